@@ -1,0 +1,41 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   set everything up, then run the main job on the embedded software switch
+#   make test   set everything up, then run every test tier this machine can run
+PY      ?= python3
+VENV    ?= .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.p4ctl-setup
+
+.PHONY: setup demo test unit lint bench pipelines clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[test]'
+	$(VPY) -m p4ctl.p4rt.protogen
+	bash scripts/system-deps.sh
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/p4ctl demo
+
+test: setup
+	$(VPY) -m pytest tests
+
+unit: setup
+	$(VPY) -m pytest tests -m unit
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(VENV)/bin/p4ctl bench
+
+# Regenerate pipelines/ from p4src/ (needs p4c on PATH).
+pipelines: setup
+	$(VPY) -m p4ctl.pipelines.build
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
