@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "hash":
-        from p4ctl.flowkey import FlowKey
+        from p4ctl.flows.key import FlowKey
 
         key = FlowKey.parse(args.key)
         print(f"{key.bucket_hash():#010x}")

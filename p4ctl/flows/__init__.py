@@ -1,0 +1,1 @@
+"""The authoritative flow store: keys, records, states, slot allocation."""
