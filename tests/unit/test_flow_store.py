@@ -1,0 +1,109 @@
+"""Flow store: the state machine, indexes and vRouter-style slot allocation."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from p4ctl.flows.entry import DROP, ActionKind, FlowAction
+from p4ctl.flows.key import FlowKey
+from p4ctl.flows.state import LEGAL, FlowState, IllegalTransition, check_transition
+from p4ctl.flows.store import DuplicateFlow, FlowStore, StoreSizes
+
+S = FlowState
+
+
+def key(n: int, vrf: int = 0) -> FlowKey:
+    return FlowKey(vrf, 0x0A000000 + n, 0x0A010000 + n, 6, 1000 + n, 80)
+
+
+def test_every_transition_is_checked() -> None:
+    legal = {(a, b) for a, targets in LEGAL.items() for b in targets}
+    assert (S.PENDING_ADD, S.ADDED) in legal
+    assert (S.ADDED, S.PENDING_REMOVE) in legal
+    for old, new in itertools.product(FlowState, FlowState):
+        if (old, new) in legal:
+            check_transition(old, new)
+        else:
+            with pytest.raises(IllegalTransition, match=f"{old.name} -> {new.name}"):
+                check_transition(old, new)
+
+
+def test_illegal_move_leaves_entry_and_indexes_unchanged() -> None:
+    store = FlowStore(StoreSizes(16, 8, 4))
+    entry = store.allocate(key(1), DROP)
+    assert entry is not None
+    with pytest.raises(IllegalTransition):
+        store.move(entry, S.REMOVED)
+    assert entry.state is S.PENDING_ADD
+    assert list(store.in_state(S.PENDING_ADD)) == [entry]
+
+
+def test_state_index_follows_moves_and_removal_frees_everything() -> None:
+    store = FlowStore(StoreSizes(16, 8, 4))
+    a = store.allocate(key(1), DROP)
+    b = store.allocate(key(1).reverse(), DROP, forward=False)
+    assert a is not None and b is not None
+    store.pair(a, b)
+    store.move(a, S.ADDED)
+    assert store.counts()["ADDED"] == 1 and store.counts()["PENDING_ADD"] == 1
+    store.move(a, S.PENDING_REMOVE)
+    store.move(a, S.REMOVED)
+    assert key(1) not in store
+    assert store.by_flow_id(a.flow_id) is None
+    assert b.partner is None
+    assert len(store) == 1
+    assert store.get(key(1).reverse()) is b
+
+
+def test_duplicate_key_refused() -> None:
+    store = FlowStore(StoreSizes(16, 8, 4))
+    store.allocate(key(1), DROP)
+    with pytest.raises(DuplicateFlow):
+        store.allocate(key(1), DROP)
+
+
+def test_full_bucket_spills_to_overflow_then_table_full() -> None:
+    sizes = StoreSizes(flow_entries=16, overflow_entries=8, bucket_ways=4)
+    store = FlowStore(sizes)
+    same_hash = 7  # every flow lands in main bucket 7 % 4 = 3 and overflow list 7 % 2 = 1
+    entries = [store.allocate(key(n), DROP, bucket_hash=same_hash) for n in range(9)]
+    ids = [e.flow_id if e else None for e in entries]
+    assert ids[:4] == [12, 13, 14, 15]  # main bucket 3
+    assert ids[4:8] == [16 + 4, 16 + 5, 16 + 6, 16 + 7]  # overflow list 1
+    assert ids[8] is None  # bucket and its overflow list full: TABLE_FULL
+    first_overflow = entries[4]
+    assert first_overflow is not None
+    assert store.is_overflow(first_overflow)
+    assert store.overflow_index(first_overflow) == 4
+    # a freed main slot is reused before the overflow list
+    victim = entries[1]
+    assert victim is not None
+    store.move(victim, S.FAILED, reason="test")
+    store.move(victim, S.REMOVED)
+    again = store.allocate(key(100), DROP, bucket_hash=same_hash)
+    assert again is not None and again.flow_id == 13
+
+
+def test_bucket_is_hash_modulo_buckets() -> None:
+    store = FlowStore(StoreSizes(flow_entries=400, overflow_entries=80, bucket_ways=4))
+    k = key(5)
+    entry = store.allocate(k, DROP)
+    assert entry is not None
+    assert entry.flow_id // 4 == k.bucket_hash() % 100
+    assert store.allocator.overflow_bucket(k.bucket_hash()) == k.bucket_hash() % 20
+
+
+def test_forward_actions_are_shared() -> None:
+    store = FlowStore(StoreSizes(16, 8, 4))
+    a = store.allocate(key(1), FlowAction(ActionKind.FORWARD, 2))
+    b = store.allocate(key(2), FlowAction(ActionKind.FORWARD, 2))
+    assert a is not None and b is not None
+    assert a.action is b.action
+    assert store.actions.forward(2) is a.action
+
+
+def test_sizes_validated() -> None:
+    with pytest.raises(ValueError, match="multiple of bucket_ways"):
+        StoreSizes(flow_entries=10, overflow_entries=8, bucket_ways=4)
