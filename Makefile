@@ -35,7 +35,7 @@ bench: setup
 
 # Regenerate pipelines/ from p4src/ (needs p4c on PATH).
 pipelines: setup
-	$(VPY) -m p4ctl.pipelines.build
+	$(VPY) -m p4ctl.compile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
