@@ -60,6 +60,10 @@ class StoreSizes:
         return self.flow_entries + self.overflow_entries
 
 
+#: ``flow_id`` of a FAILED entry that never got a slot (table full).
+NO_SLOT = -1
+
+
 class DuplicateFlow(KeyError):
     """A flow with this key is already in the store."""
 
@@ -178,6 +182,27 @@ class FlowStore:
         self._by_state[FlowState.PENDING_ADD][entry] = None
         return entry
 
+    def add_failed(
+        self, key: FlowKey, action: FlowAction, reason: str, *, in_port: int = 0,
+        forward: bool = True, now: float | None = None,
+    ) -> FlowEntry:
+        """Record a flow that could not be given a slot (``flow_id`` -1), as FAILED.
+
+        It is indexed by key and state, so operators see it and a later
+        digest for the same key retries it, but it holds no slot.
+        """
+        packed = key.packed()
+        if packed in self._by_key:
+            raise DuplicateFlow(str(key))
+        entry = FlowEntry(
+            key=packed, flow_id=NO_SLOT, action=self.actions.intern(action),
+            state=FlowState.FAILED, in_port=in_port, forward=forward,
+            changed=time.monotonic() if now is None else now, reason=reason,
+        )
+        self._by_key[packed] = entry
+        self._by_state[FlowState.FAILED][entry] = None
+        return entry
+
     def move(
         self, entry: FlowEntry, new: FlowState, *, reason: str | None = None,
         now: float | None = None,
@@ -205,7 +230,7 @@ class FlowStore:
     def _forget(self, entry: FlowEntry) -> None:
         if self._by_key.get(entry.key) is entry:
             del self._by_key[entry.key]
-        if self._by_slot[entry.flow_id] is entry:
+        if entry.flow_id != NO_SLOT and self._by_slot[entry.flow_id] is entry:
             self._by_slot[entry.flow_id] = None
         partner = entry.partner
         if partner is not None and partner.partner is entry:

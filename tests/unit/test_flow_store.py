@@ -107,3 +107,14 @@ def test_forward_actions_are_shared() -> None:
 def test_sizes_validated() -> None:
     with pytest.raises(ValueError, match="multiple of bucket_ways"):
         StoreSizes(flow_entries=10, overflow_entries=8, bucket_ways=4)
+
+
+def test_table_full_flow_is_recorded_failed_without_a_slot() -> None:
+    store = FlowStore(StoreSizes(16, 8, 4))
+    entry = store.add_failed(key(9), DROP, "TABLE_FULL")
+    assert entry.state is S.FAILED and entry.reason == "TABLE_FULL" and entry.flow_id == -1
+    assert store.get(key(9)) is entry
+    assert store.count(S.FAILED) == 1
+    assert all(store.by_flow_id(i) is None for i in range(store.sizes.slots))
+    store.move(entry, S.REMOVED)
+    assert key(9) not in store and store.count(S.FAILED) == 0
