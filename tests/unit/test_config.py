@@ -1,0 +1,725 @@
+"""Configuration loading: every validation rule reports file:line: field: message."""
+
+from __future__ import annotations
+
+import ipaddress
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from p4ctl.config import (
+    ConfigError,
+    ConfigIssue,
+    PortSet,
+    RegisterBackend,
+    RuleAction,
+    bundled_pipeline_dir,
+    load_config,
+    parse_config,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "p4ctl.yaml"
+
+#: Lines 1-4 of most test files: one valid device.
+DEVICE = """\
+devices:
+  - name: s1
+    address: 127.0.0.1:9559
+    device_id: 1
+"""
+
+
+def config(text: str, filename: str = "t.yaml"):
+    return parse_config(textwrap.dedent(text), filename)
+
+
+def errors(text: str, filename: str = "t.yaml") -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text), filename)
+    return [str(issue) for issue in info.value.errors]
+
+
+def error(text: str, filename: str = "t.yaml") -> str:
+    found = errors(text, filename)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- the example and the defaults --------------------------------------------------------
+
+
+def test_example_config_loads() -> None:
+    cfg = load_config(EXAMPLE)
+    assert cfg.source == EXAMPLE
+    (device,) = cfg.devices
+    assert (device.name, device.address, device.device_id) == ("s1", "127.0.0.1:9559", 1)
+    assert dict(device.port_vrf) == {1: 0, 2: 0}
+    assert device.pipeline == bundled_pipeline_dir()
+    assert device.registers is RegisterBackend.P4RUNTIME
+    assert cfg.aging.timeout_for(17, 40000, 53) == 5.0
+    assert cfg.aging.timeout_for(17, 53, 40000) == 5.0  # the reply direction too
+    assert cfg.aging.timeout_for(6, 40000, 53) == 180.0
+    assert cfg.flows.digest.max_timeout_ns == 1_000_000
+    assert cfg.flows.digest.ack_timeout_ns == 1_000_000_000
+    rules = cfg.policy.vrfs[0].rules
+    assert [r.then.action for r in rules] == [
+        RuleAction.SNAT, RuleAction.DNAT, RuleAction.FORWARD, RuleAction.FORWARD
+    ]
+
+
+def test_defaults_of_a_minimal_file() -> None:
+    cfg = config(DEVICE)
+    device = cfg.devices[0]
+    assert device.election_id == 1 and device.election_id_pair == (0, 1)
+    assert device.role is None and device.tls is None and device.push_pipeline
+    assert (cfg.tables.flow_entries, cfg.tables.overflow_entries, cfg.tables.bucket_ways) == (
+        512_000, 8_000, 4)
+    assert cfg.flows.max_new_flows_per_second == 20_000 and not cfg.flows.hold_mode
+    assert cfg.aging.default_timeout == 180.0 and cfg.aging.overrides == ()
+    assert cfg.reconcile.interval == 30.0
+    assert cfg.metrics.address is None and cfg.metrics.log_interval == 60.0
+    assert cfg.policy.default.action is RuleAction.DROP and not cfg.policy.vrfs
+
+
+def test_config_is_frozen() -> None:
+    cfg = config(DEVICE + "  - {name: s2, address: 'h:1', device_id: 2, port_vrf: {3: 1}}\n")
+    with pytest.raises(AttributeError):
+        cfg.devices = ()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.devices[1].port_vrf[3] = 2  # type: ignore[index]
+
+
+def test_merge_keys_and_anchors() -> None:
+    # Anchors are plain YAML; merge keys bring fields, explicit keys override them.
+    cfg = config("""\
+        devices:
+          - &s1 {name: s1, address: 127.0.0.1:9559, device_id: 1, push_pipeline: false}
+          - {<<: *s1, name: s2, address: 127.0.0.1:9560}
+    """)
+    assert [(d.name, d.address, d.device_id, d.push_pipeline) for d in cfg.devices] == [
+        ("s1", "127.0.0.1:9559", 1, False), ("s2", "127.0.0.1:9560", 1, False)]
+
+
+# --- file-level errors -----------------------------------------------------------------------
+
+
+def test_yaml_syntax_error_names_file_and_line() -> None:
+    text = DEVICE + "tables: {flow_entries: 1024\nflows: {}\n"
+    assert error(text, "bad.yaml") == (
+        "bad.yaml:6: YAML syntax error: expected ',' or '}', but got ':' "
+        "(while parsing a flow mapping started on line 5)")
+
+
+def test_yaml_bad_indentation_is_a_syntax_error() -> None:
+    text = "devices:\n  - name: s1\n   address: x\n"
+    assert error(text).startswith("t.yaml:3: YAML syntax error:")
+
+
+def test_two_documents_are_a_syntax_error() -> None:
+    assert error(DEVICE + "---\n" + DEVICE) == (
+        "t.yaml:5: YAML syntax error: expected a single document in the stream, but found "
+        "another document")
+
+
+def test_control_character_is_a_syntax_error() -> None:
+    assert error(DEVICE + "tables: {flow_entries: \x07}\n").startswith(
+        "t.yaml:5: YAML syntax error: special characters are not allowed")
+
+
+def test_empty_file() -> None:
+    assert error("# nothing here\n") == (
+        "t.yaml: the file is empty: a configuration needs at least 'devices'")
+
+
+def test_root_must_be_a_mapping() -> None:
+    assert error("- 1\n- 2\n") == "t.yaml:1: expected a mapping, got a list"
+
+
+def test_unknown_key_with_suggestion() -> None:
+    assert error(DEVICE + "polcy: {}\n") == (
+        "t.yaml:5: polcy: unknown key (did you mean 'policy'?); expected one of: devices, "
+        "tables, flows, aging, reconcile, metrics, policy")
+
+
+def test_unknown_key_without_suggestion() -> None:
+    issue = error(DEVICE + "    colour: blue\n")
+    assert issue.startswith("t.yaml:5: devices[0].colour: unknown key; expected one of: name,")
+
+
+def test_unknown_nested_key_with_suggestion() -> None:
+    assert error(DEVICE + "flows:\n  digest: {max_list: 3}\n").startswith(
+        "t.yaml:6: flows.digest.max_list: unknown key (did you mean 'max_list_size'?)")
+
+
+def test_duplicate_key() -> None:
+    assert error(DEVICE + "tables: {bucket_ways: 2}\ntables: {bucket_ways: 4}\n") == (
+        "t.yaml:6: tables: duplicate key (first given on line 5)")
+
+
+def test_python_tags_are_refused_not_run() -> None:
+    issue = error(DEVICE + "    role: !!python/name:os.system\n")
+    assert issue == ("t.yaml:5: devices[0].role: could not determine a constructor for the tag "
+                     "'tag:yaml.org,2002:python/name:os.system'")
+    assert error(DEVICE + "    role: !!python/object/apply:os.system ['false']\n") == (
+        "t.yaml:5: devices[0].role: expected a single value, got a list")
+
+
+def test_all_errors_are_collected_in_line_order() -> None:
+    text = DEVICE + textwrap.dedent("""\
+        tables:
+          bucket_ways: 0
+        flows:
+          hold_queue: -1
+        aging:
+          default_timeout: soon
+    """)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "many.yaml")
+    assert info.value.errors == [
+        ConfigIssue("many.yaml", 6, "tables.bucket_ways", "0 is out of range (1-64)"),
+        ConfigIssue("many.yaml", 8, "flows.hold_queue", "-1 is out of range (1-1024)"),
+        ConfigIssue("many.yaml", 10, "aging.default_timeout",
+                    "'soon' is not a duration (a number of seconds, or e.g. '500ms', '5s', "
+                    "'2m', '1h')"),
+    ]
+    file, line, field, message = info.value.errors[0]  # plain tuples for callers
+    assert (file, line, field, message) == (
+        "many.yaml", 6, "tables.bucket_ways", "0 is out of range (1-64)")
+    assert str(info.value).splitlines()[0] == "3 configuration errors"
+    assert str(info.value).splitlines()[1] == (
+        "  many.yaml:6: tables.bucket_ways: 0 is out of range (1-64)")
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(missing)
+    assert [str(e) for e in info.value.errors] == [
+        f"{missing}: cannot read: No such file or directory"]
+
+
+def test_load_config_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(DEVICE.encode() + b"    role: caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [str(e) for e in info.value.errors] == [f"{path}:5: not UTF-8 text"]
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+def test_devices_required() -> None:
+    assert error("tables: {}\n") == (
+        "t.yaml:1: devices: required field is missing: give at least one device")
+
+
+def test_devices_empty_list() -> None:
+    assert error("devices: []\n") == "t.yaml:1: devices: give at least one device"
+
+
+def test_devices_not_a_list() -> None:
+    assert error("devices: {name: s1}\n") == "t.yaml:1: devices: expected a list, got a mapping"
+
+
+def test_device_not_a_mapping() -> None:
+    assert error("devices:\n  - s1\n") == "t.yaml:2: devices[0]: expected a mapping, got a value"
+
+
+def test_device_required_fields() -> None:
+    assert errors("devices:\n  - {role: r}\n") == [
+        "t.yaml:2: devices[0].name: required field is missing",
+        "t.yaml:2: devices[0].address: required field is missing",
+        "t.yaml:2: devices[0].device_id: required field is missing",
+    ]
+
+
+def test_device_name_characters() -> None:
+    assert error(DEVICE.replace("name: s1", "name: 's 1'")) == (
+        "t.yaml:2: devices[0].name: 's 1' is not a name (letters, digits, '_', '.', ':', '-')")
+
+
+def test_device_names_unique() -> None:
+    assert error(DEVICE + "  - {name: s1, address: '127.0.0.1:9560', device_id: 1}\n") == (
+        "t.yaml:5: devices[1].name: 's1' is already the name of devices[0]")
+
+
+def test_same_device_twice() -> None:
+    assert error(DEVICE + "  - {name: s2, address: '127.0.0.1:9559', device_id: 1}\n") == (
+        "t.yaml:5: devices[1].device_id: devices[0] already uses device_id 1 at 127.0.0.1:9559")
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("127.0.0.1", "'127.0.0.1' is not host:port"),
+        ("127.0.0.1:0", "'127.0.0.1:0' has port 0, not 1-65535"),
+        ("127.0.0.1:99999", "'127.0.0.1:99999' has port 99999, not 1-65535"),
+        ("bad_host:9559", "'bad_host:9559' has a bad host name 'bad_host'"),
+        ("'[::x]:9559'", "'[::x]:9559' has a bad IPv6 address"),
+        ("9559", "9559 is not host:port"),
+    ],
+)
+def test_device_address(address: str, message: str) -> None:
+    assert error(DEVICE.replace("127.0.0.1:9559", address)) == (
+        f"t.yaml:3: devices[0].address: {message}")
+
+
+def test_device_address_forms() -> None:
+    for address in ("switch-1.example.net:9559", "'[::1]:9559'", "localhost:50001"):
+        assert config(DEVICE.replace("127.0.0.1:9559", address)).devices[0].address == (
+            address.strip("'"))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "-1 is out of range (0-18446744073709551615)"),
+        ("true", "true is not an integer"),
+        ("one", "'one' is not an integer"),
+        ("[1]", "expected a single value, got a list"),
+    ],
+)
+def test_device_id(value: str, message: str) -> None:
+    assert error(DEVICE.replace("device_id: 1", f"device_id: {value}")) == (
+        f"t.yaml:4: devices[0].device_id: {message}")
+
+
+def test_election_id_forms() -> None:
+    cfg = config(DEVICE + "    election_id: [1, 2]\n")
+    assert cfg.devices[0].election_id == (1 << 64) + 2
+    assert cfg.devices[0].election_id_pair == (1, 2)
+    cfg = config(DEVICE + f"    election_id: {(5 << 64) + 7}\n")
+    assert cfg.devices[0].election_id_pair == (5, 7)
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ("0", "election_id", "0 is not an election id: a controller with no election id can "
+         "never be primary (use 1 or more)"),
+        ("[0, 0]", "election_id", "0 is not an election id: a controller with no election id "
+         "can never be primary (use 1 or more)"),
+        ("[1, 2, 3]", "election_id", "expected [high, low], got a list of 3"),
+        ("[1, -2]", "election_id[1]", "-2 is out of range (0-18446744073709551615)"),
+        (str(1 << 128), "election_id",
+         f"{1 << 128} is out of range (0-{(1 << 128) - 1})"),
+    ],
+)
+def test_election_id_errors(value: str, field: str, message: str) -> None:
+    assert error(DEVICE + f"    election_id: {value}\n") == (
+        f"t.yaml:5: devices[0].{field}: {message}")
+
+
+def test_role() -> None:
+    assert config(DEVICE + "    role: flows\n").devices[0].role == "flows"
+    assert error(DEVICE + "    role: ''\n") == (
+        "t.yaml:5: devices[0].role: '' is not a non-empty string")
+
+
+def test_tls_paths_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pki").mkdir()
+    for name in ("ca.pem", "c.pem", "k.pem"):
+        (tmp_path / "pki" / name).write_text("x")
+    path = tmp_path / "p4ctl.yaml"
+    path.write_text(DEVICE + "    tls: {ca: pki/ca.pem, cert: pki/c.pem, key: pki/k.pem,"
+                    " server_name: s1}\n")
+    tls = load_config(path).devices[0].tls
+    assert tls is not None and tls.mutual
+    assert (tls.ca, tls.cert, tls.key) == tuple(
+        tmp_path / "pki" / n for n in ("ca.pem", "c.pem", "k.pem"))
+    assert tls.server_name == "s1"
+
+
+def test_tls_server_only(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    tls = parse_config(DEVICE + "    tls: {ca: ca.pem}\n", str(tmp_path / "c.yaml")).devices[0].tls
+    assert tls is not None and not tls.mutual and tls.ca == tmp_path / "ca.pem"
+    tls = config(DEVICE + "    tls: {}\n").devices[0].tls  # system roots
+    assert tls is not None and tls.ca is None
+
+
+def test_tls_cert_needs_key(tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("x")
+    with pytest.raises(ConfigError) as info:
+        parse_config(DEVICE + "    tls:\n      cert: c.pem\n", str(tmp_path / "c.yaml"))
+    assert [str(e) for e in info.value.errors] == [
+        f"{tmp_path / 'c.yaml'}:6: devices[0].tls.cert: 'cert' needs 'key' too "
+        "(mutual TLS uses both)"]
+
+
+def test_tls_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(DEVICE + "    tls:\n      ca: missing.pem\n", str(tmp_path / "c.yaml"))
+    assert [str(e) for e in info.value.errors] == [
+        f"{tmp_path / 'c.yaml'}:6: devices[0].tls.ca: file not found: {tmp_path / 'missing.pem'}"]
+
+
+def test_tls_unknown_key() -> None:
+    assert error(DEVICE + "    tls: {certs: c.pem}\n") == (
+        "t.yaml:5: devices[0].tls.certs: unknown key (did you mean 'cert'?); expected one of: "
+        "ca, cert, key, server_name")
+
+
+def test_pipeline_directory(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipes" / "fc"
+    pipe.mkdir(parents=True)
+    (pipe / "pipeline.yaml").write_text("{}\n")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    cfg = parse_config(DEVICE + "    pipeline: ../pipes/fc\n", str(conf / "p4ctl.yaml"))
+    assert cfg.devices[0].pipeline == pipe
+
+
+def test_pipeline_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.yaml").write_text("")
+    name = str(tmp_path / "c.yaml")
+    text = DEVICE + "    pipeline: {}\n"
+    for given, message in (
+        ("nowhere", f"{tmp_path / 'nowhere'}: not found"),
+        ("empty", f"{tmp_path / 'empty'} has no pipeline.yaml"),
+        ("file.yaml", f"{tmp_path / 'file.yaml'}: is a file: give the directory that holds it"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            parse_config(text.format(given), name)
+        assert [str(e) for e in info.value.errors] == [f"{name}:5: devices[0].pipeline: {message}"]
+
+
+def test_push_pipeline_must_be_boolean() -> None:
+    assert error(DEVICE + "    push_pipeline: 1\n") == (
+        "t.yaml:5: devices[0].push_pipeline: 1 is not true or false")
+
+
+def test_registers_thrift_default_address() -> None:
+    cfg = config(DEVICE.replace("127.0.0.1:9559", "10.1.2.3:9559") + "    registers: thrift\n")
+    assert cfg.devices[0].registers is RegisterBackend.THRIFT
+    assert cfg.devices[0].thrift_address == "10.1.2.3:9090"
+    cfg = config(DEVICE + "    registers: THRIFT\n    thrift_address: 127.0.0.1:9091\n")
+    assert cfg.devices[0].thrift_address == "127.0.0.1:9091"
+
+
+def test_registers_errors() -> None:
+    assert error(DEVICE + "    registers: grpc\n") == (
+        "t.yaml:5: devices[0].registers: 'grpc' is not one of p4runtime, thrift")
+    assert error(DEVICE + "    thrift_address: 127.0.0.1:9090\n") == (
+        "t.yaml:5: devices[0].thrift_address: only used with 'registers: thrift'")
+
+
+def test_port_vrf_errors() -> None:
+    assert errors(DEVICE + "    port_vrf:\n      1: 0\n      511: 0\n      3: 70000\n"
+                  "      x: 1\n") == [
+        "t.yaml:7: devices[0].port_vrf: 511 is not a switch port (0-510)",
+        "t.yaml:8: devices[0].port_vrf.3: 70000 is not a VRF number (0-65535)",
+        "t.yaml:9: devices[0].port_vrf: 'x' is not a switch port",
+    ]
+    assert error(DEVICE + "    port_vrf: [1, 2]\n") == (
+        "t.yaml:5: devices[0].port_vrf: expected a mapping, got a list")
+    assert error(DEVICE + "    port_vrf: {1: 0, 1: 2}\n") == (
+        "t.yaml:5: devices[0].port_vrf.1: duplicate key (first given on line 5)")
+
+
+# --- tables, flows, aging, reconcile, metrics ---------------------------------------------
+
+
+def test_tables_multiple_of_bucket_ways() -> None:
+    assert errors(DEVICE + "tables:\n  flow_entries: 1022\n  overflow_entries: 10\n") == [
+        "t.yaml:6: tables.flow_entries: flow_entries 1022 is not a multiple of bucket_ways 4 "
+        "(the table is organised in whole buckets)",
+        "t.yaml:7: tables.overflow_entries: overflow_entries 10 is not a multiple of "
+        "bucket_ways 4 (the table is organised in whole buckets)",
+    ]
+    # The default flow_entries against a changed bucket_ways: blame bucket_ways.
+    assert error(DEVICE + "tables:\n  bucket_ways: 3\n  overflow_entries: 3\n") == (
+        "t.yaml:6: tables.bucket_ways: flow_entries 512000 is not a multiple of bucket_ways 3 "
+        "(the table is organised in whole buckets)")
+    cfg = config(DEVICE + "tables: {flow_entries: 1024, overflow_entries: 0, bucket_ways: 2}\n")
+    assert (cfg.tables.flow_entries, cfg.tables.overflow_entries, cfg.tables.bucket_ways) == (
+        1024, 0, 2)
+
+
+def test_flows_section() -> None:
+    cfg = config(DEVICE + textwrap.dedent("""\
+        flows:
+          hold_mode: true
+          hold_queue: 8
+          max_new_flows_per_second: 0
+          max_flows_per_port: 100
+          max_flows_per_vrf: 1000
+          digest: {max_list_size: 0, max_timeout: 500us, ack_timeout: 2s}
+          write_batch_size: 250
+    """))
+    flows = cfg.flows
+    assert flows.hold_mode and flows.hold_queue == 8 and flows.max_new_flows_per_second == 0
+    assert (flows.max_flows_per_port, flows.max_flows_per_vrf) == (100, 1000)
+    assert flows.digest.max_list_size == 0 and flows.digest.max_timeout_ns == 500_000
+    assert flows.write_batch_size == 250
+
+
+def test_flows_errors() -> None:
+    assert errors(DEVICE + textwrap.dedent("""\
+        flows:
+          hold_mode: yes please
+          max_flows_per_port: -5
+          digest:
+            max_timeout: -1ms
+            ack_timeout: -2
+          write_batch_size: 0
+    """)) == [
+        "t.yaml:6: flows.hold_mode: 'yes please' is not true or false",
+        "t.yaml:7: flows.max_flows_per_port: -5 is out of range (0-2147483648)",
+        "t.yaml:9: flows.digest.max_timeout: '-1ms' is not a duration (a number of seconds, or "
+        "e.g. '500ms', '5s', '2m', '1h')",
+        "t.yaml:10: flows.digest.ack_timeout: -2 is negative",
+        "t.yaml:11: flows.write_batch_size: 0 is out of range (1-100000)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("180s", 180.0), ("5s", 5.0), ("500ms", 0.5), ("2m", 120.0), ("90", 90.0), ("0.25", 0.25),
+     ("1m30s", 90.0), ("1h", 3600.0), ("250us", 0.00025), ("'7'", 7.0)],
+)
+def test_duration_forms(text: str, seconds: float) -> None:
+    assert config(DEVICE + f"aging: {{default_timeout: {text}}}\n").aging.default_timeout == (
+        pytest.approx(seconds))
+
+
+def test_duration_errors() -> None:
+    assert errors(DEVICE + textwrap.dedent("""\
+        aging:
+          default_timeout: 0s
+          scan_interval: 5 minutes
+          tcp: {eviction_grace: .inf}
+        reconcile: {interval: [1]}
+    """)) == [
+        "t.yaml:6: aging.default_timeout: '0s' must be more than zero",
+        "t.yaml:7: aging.scan_interval: '5 minutes' is not a duration (a number of seconds, "
+        "or e.g. '500ms', '5s', '2m', '1h')",
+        "t.yaml:8: aging.tcp.eviction_grace: inf is not a finite duration",
+        "t.yaml:9: reconcile.interval: expected a single value, got a list",
+    ]
+
+
+def test_reconcile_zero_turns_it_off() -> None:
+    assert config(DEVICE + "reconcile: {interval: 0}\n").reconcile.interval == 0.0
+
+
+def test_aging_overrides() -> None:
+    cfg = config(DEVICE + textwrap.dedent("""\
+        aging:
+          default_timeout: 2m
+          overrides:
+            - {protocol: udp, port: 53, timeout: 5s}
+            - {protocol: tcp, port: [80, "8000-8080"], timeout: 1m}
+            - {protocol: icmp, timeout: 10s}
+            - {protocol: udp, timeout: 30s}
+    """))
+    aging = cfg.aging
+    assert aging.timeout_for(17, 5000, 53) == 5.0
+    assert aging.timeout_for(17, 5000, 54) == 30.0
+    assert aging.timeout_for(6, 8080, 1234) == 60.0
+    assert aging.timeout_for(6, 1234, 8081) == 120.0
+    assert aging.timeout_for(1, 7, 7) == 10.0
+    assert aging.overrides[1].ports == PortSet(((80, 80), (8000, 8080)))
+
+
+def test_aging_override_errors() -> None:
+    assert errors(DEVICE + textwrap.dedent("""\
+        aging:
+          overrides:
+            - {protocol: any, timeout: 5s}
+            - {protocol: icmp, port: 7, timeout: 5s}
+            - {protocol: udp, port: 53}
+            - {protocol: sctp, timeout: 1s}
+    """)) == [
+        "t.yaml:7: aging.overrides[0].protocol: give one protocol (tcp, udp, icmp or a number), "
+        "not any",
+        "t.yaml:8: aging.overrides[1].port: ports only apply to tcp or udp, not protocol icmp",
+        "t.yaml:9: aging.overrides[2].timeout: required field is missing",
+        "t.yaml:10: aging.overrides[3].protocol: 'sctp' is not a protocol (tcp, udp, icmp, any "
+        "or 0-255)",
+    ]
+
+
+def test_metrics() -> None:
+    cfg = config(DEVICE + "metrics: {address: '0.0.0.0:9100', log_interval: 10s}\n")
+    assert cfg.metrics.address == "0.0.0.0:9100" and cfg.metrics.log_interval == 10.0
+    assert error(DEVICE + "metrics:\n  address: 127.0.0.1:9559\n") == (
+        "t.yaml:6: metrics.address: 127.0.0.1:9559 is also devices[0].address")
+    assert error(DEVICE + "metrics: {address: 9100}\n") == (
+        "t.yaml:5: metrics.address: 9100 is not host:port")
+
+
+# --- policy -------------------------------------------------------------------------------
+
+
+def policy_text(rules: str, extra: str = "") -> str:
+    """DEVICE, then a policy whose VRF 0 rules start on line 10 (without ``extra``)."""
+    return DEVICE + textwrap.dedent("""\
+        policy:
+          default: {action: drop}
+          vrfs:
+            0:
+        """) + extra + "      rules:\n" + textwrap.indent(textwrap.dedent(rules), "        ")
+
+
+def test_policy_parsed() -> None:
+    cfg = config(policy_text("""\
+        - name: web
+          src: 10.0.0.0/24
+          dst: 10.0.1.5
+          protocol: tcp
+          src_ports: any
+          dst_ports: [80, 443, "1000-2000", 1500]
+          in_ports: 1
+          action: forward
+          port: 2
+        - {name: nat, protocol: 50, action: dnat, port: 2, to_address: 10.9.9.9}
+    """, extra="      default: {action: forward, port: 2}\n"))
+    vrf0 = cfg.policy.vrfs[0]
+    assert vrf0.default is not None and vrf0.default.port == 2
+    web, nat = vrf0.rules
+    assert web.src == ipaddress.IPv4Network("10.0.0.0/24")
+    assert web.dst == ipaddress.IPv4Network("10.0.1.5/32")
+    assert web.protocol == 6 and web.src_ports.is_any and web.in_ports == frozenset({1})
+    assert web.dst_ports.ranges == ((80, 80), (443, 443), (1000, 2000))
+    assert nat.protocol == 50 and nat.then.to_address == ipaddress.IPv4Address("10.9.9.9")
+    assert nat.then.to_port is None
+
+
+def test_the_documented_port_range_message() -> None:
+    # Line 14 of examples/p4ctl.yaml-like file: the message format the docs promise.
+    text = policy_text("""\
+        - {name: a, action: drop}
+        - {name: b, action: drop}
+        - name: c
+          protocol: tcp
+          dst_ports: 80-70
+          action: drop
+    """)
+    assert error(text, "examples/p4ctl.yaml") == (
+        "examples/p4ctl.yaml:14: policy.vrfs.0.rules[2].dst_ports: '80-70' is not a port range "
+        "(low > high)")
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "message"),
+    [
+        ("{src: 10.0.0.1/24, action: drop}", "src",
+         "'10.0.0.1/24' has host bits set (did you mean '10.0.0.0/24'?)"),
+        ("{dst: 10.0.0.0/33, action: drop}", "dst",
+         "'10.0.0.0/33' is not an IPv4 prefix or address ('33' is not a valid netmask)"),
+        ("{dst: 10.0.0, action: drop}", "dst", "'10.0.0' is not an IPv4 prefix or address"),
+        ("{src: 12, action: drop}", "src", "12 is not an IPv4 prefix or address"),
+        ("{protocol: tcpp, action: drop}", "protocol",
+         "'tcpp' is not a protocol (tcp, udp, icmp, any or 0-255)"),
+        ("{protocol: 256, action: drop}", "protocol",
+         "256 is not a protocol (tcp, udp, icmp, any or 0-255)"),
+        ("{protocol: udp, src_ports: 70000, action: drop}", "src_ports",
+         "70000 is not a port (0-65535)"),
+        ("{protocol: udp, src_ports: '1-70000', action: drop}", "src_ports",
+         "'1-70000' is not a port range (ports are 0-65535)"),
+        ("{protocol: udp, src_ports: http, action: drop}", "src_ports",
+         "'http' is not a port or a port range like '8000-8080'"),
+        ("{protocol: udp, dst_ports: [80, '90-85'], action: drop}", "dst_ports[1]",
+         "'90-85' is not a port range (low > high)"),
+        ("{protocol: udp, dst_ports: [], action: drop}", "dst_ports",
+         "an empty list matches no port (leave the field out for any port)"),
+        ("{protocol: icmp, dst_ports: 7, action: drop}", "dst_ports",
+         "ports only apply to tcp or udp, not protocol icmp"),
+        ("{dst_ports: 80, action: drop}", "dst_ports",
+         "ports only apply to tcp or udp, not protocol any"),
+        ("{in_ports: [1, 600], action: drop}", "in_ports[1]",
+         "600 is not a switch port (0-510)"),
+        ("{action: forward}", "port",
+         "required field is missing: 'action: forward' needs the egress port"),
+        ("{action: forward, port: 511}", "port", "511 is not a switch port (0-510)"),
+        ("{action: forward, port: 2, to_address: 1.2.3.4}", "to_address",
+         "only used by 'action: snat' or 'action: dnat'"),
+        ("{action: drop, port: 2}", "port", "not used by 'action: drop'"),
+        ("{action: snat, port: 2}", "to_address",
+         "required field is missing: 'action: snat' needs the new source address"),
+        ("{action: dnat, port: 2}", "to_address",
+         "required field is missing: 'action: dnat' needs the new destination address"),
+        ("{action: snat, port: 2, to_address: 1.2.3.256}", "to_address",
+         "'1.2.3.256' is not an IPv4 address"),
+        ("{action: snat, port: 2, to_address: 1.2.3.4, to_port: 1000}", "to_port",
+         "port translation needs protocol tcp or udp, not any"),
+        ("{protocol: tcp, action: snat, port: 2, to_address: 1.2.3.4, to_port: 65536}",
+         "to_port", "65536 is out of range (0-65535)"),
+        ("{action: accept}", "action", "'accept' is not one of forward, drop, snat, dnat"),
+        ("{name: web}", "action", "required field is missing"),
+        ("{name: 'a b', action: drop}", "name",
+         "'a b' is not a name (letters, digits, '_', '.', ':', '-')"),
+        ("{dst_port: 80, action: drop}", "dst_port",
+         "unknown key (did you mean 'dst_ports'?); expected one of: name, src, dst, protocol, "
+         "src_ports, dst_ports, in_ports, action, port, to_address, to_port"),
+    ],
+)
+def test_rule_errors(rule: str, field: str, message: str) -> None:
+    issue = error(policy_text(f"- {rule}\n"))
+    assert issue.startswith(f"t.yaml:10: policy.vrfs.0.rules[0].{field}: {message}")
+
+
+def test_rule_names_unique_in_a_vrf() -> None:
+    assert error(policy_text("""\
+        - {name: web, action: drop}
+        - {name: web, action: drop}
+    """)) == "t.yaml:11: policy.vrfs.0.rules[1].name: 'web' is already the name of rules[0]"
+
+
+def test_rule_default_names() -> None:
+    cfg = config(policy_text("- {action: drop}\n- {action: drop}\n"))
+    assert [r.name for r in cfg.policy.vrfs[0].rules] == ["vrf0.rule0", "vrf0.rule1"]
+
+
+def test_policy_defaults_validated() -> None:
+    assert errors(DEVICE + textwrap.dedent("""\
+        policy:
+          default: {action: forward}
+          vrfs:
+            1:
+              default: {action: dnat, port: 1, to_address: 10.0.0.1, to_port: 80}
+    """)) == [
+        "t.yaml:6: policy.default.port: required field is missing: 'action: forward' needs the "
+        "egress port",
+        "t.yaml:9: policy.vrfs.1.default.to_port: port translation needs protocol tcp or udp, "
+        "not any",
+    ]
+
+
+def test_vrf_keys() -> None:
+    cfg = config(DEVICE + "policy:\n  vrfs:\n    '7': {rules: []}\n    8: {}\n")
+    assert sorted(cfg.policy.vrfs) == [7, 8]
+    assert errors(DEVICE + textwrap.dedent("""\
+        policy:
+          vrfs:
+            70000: {}
+            blue: {}
+            0: {}
+            '0': {}
+    """)) == [
+        "t.yaml:7: policy.vrfs: 70000 is not a VRF number (0-65535)",
+        "t.yaml:8: policy.vrfs: 'blue' is not a VRF number (0-65535)",
+        "t.yaml:10: policy.vrfs.0: VRF given twice (as a number and as text)",
+    ]
+
+
+def test_rules_must_be_a_list() -> None:
+    assert error(DEVICE + "policy:\n  vrfs:\n    0:\n      rules: {name: x}\n") == (
+        "t.yaml:8: policy.vrfs.0.rules: expected a list, got a mapping")
+
+
+def test_one_broken_rule_does_not_hide_the_next() -> None:
+    assert errors(policy_text("""\
+        - {action: forward}
+        - {action: drop, src: 300.0.0.0/8}
+    """)) == [
+        "t.yaml:10: policy.vrfs.0.rules[0].port: required field is missing: 'action: forward' "
+        "needs the egress port",
+        "t.yaml:11: policy.vrfs.0.rules[1].src: '300.0.0.0/8' is not an IPv4 prefix or address "
+        "(Octet 300 (> 255) not permitted in '300.0.0.0')",
+    ]
