@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
+
+from p4ctl.config.errors import ConfigIssue
 
 
-def _frozen_map(items: Mapping[int, object] | None = None) -> Mapping:  # type: ignore[type-arg]
+def _frozen_map(items: Mapping[Any, Any] | None = None) -> Mapping[Any, Any]:
     return MappingProxyType(dict(items or {}))
 
 
@@ -265,3 +268,37 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     policy: PolicyConfig = PolicyConfig()
     source: Path | None = None  # the file it was loaded from
+    filename: str = "<config>"  # the name errors use (the path as the user gave it)
+    #: Line of every field read, by path (``devices[0].address``): for checks made
+    #: after loading (against the pipeline, against a device) to point at the file.
+    lines: Mapping[str, int] = field(default_factory=_frozen_map, compare=False, repr=False)
+
+    def issue(self, field: str, message: str) -> ConfigIssue:
+        """An issue about ``field`` at its line (or its nearest enclosing field's line)."""
+        path = field
+        while path and path not in self.lines:
+            path = _parent(path)
+        return ConfigIssue(self.filename, self.lines.get(path, 0), field, message)
+
+    def check_table_sizes(self, compiled: Mapping[str, int]) -> list[ConfigIssue]:
+        """Issues for every ``tables`` size that differs from what the pipeline was built with.
+
+        ``compiled`` is the pipeline description's ``sizes`` (``flow_entries``,
+        ``overflow_entries``, ``bucket_ways``). The controller's slot layout must
+        be the data plane's, or flow ids and overflow buckets would not agree.
+        """
+        issues = []
+        for name in ("flow_entries", "overflow_entries", "bucket_ways"):
+            want = getattr(self.tables, name)
+            built = compiled.get(name)
+            if built is not None and built != want:
+                issues.append(self.issue(f"tables.{name}",
+                                         f"{want}, but the pipeline was compiled with {built}"))
+        return issues
+
+
+def _parent(path: str) -> str:
+    """``devices[0].tls.ca`` → ``devices[0].tls`` → ``devices[0]`` → ``devices`` → ``""``."""
+    if path.endswith("]"):
+        return path[: path.rindex("[")]
+    return path[: max(path.rfind("."), 0)]

@@ -63,6 +63,7 @@ class Reader:
         self.filename = filename
         self.base_dir = base_dir
         self.issues: list[ConfigIssue] = []
+        self.lines: dict[str, int] = {}  # field path -> line, for checks after loading
         self._constructor = yaml.constructor.SafeConstructor()
 
     def error(self, node: yaml.Node | None, field: str, message: str) -> None:
@@ -139,21 +140,24 @@ class Reader:
         if is_null(node):
             return Section(self, node, field, {})
         assert node is not None
+        self.lines.setdefault(field, line_of(node))
         pairs = self.pairs(node, field)
         if pairs is None:
             return Section(self, node, field, {}, broken=True)
         values: dict[str, yaml.Node] = {}
+        key_lines: dict[str, int] = {}
         for key_node, value_node in pairs:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if key in keys:
                 values[key] = value_node
+                key_lines[key] = line_of(key_node)
                 continue
             shown = key if isinstance(key, str) else show(key)
             close = difflib.get_close_matches(str(key), list(keys), n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             self.error(key_node, join(field, shown),
                        f"unknown key{hint}; expected one of: {', '.join(keys)}")
-        return Section(self, node, field, values)
+        return Section(self, node, field, values, key_lines=key_lines)
 
 
 class Section:
@@ -166,6 +170,7 @@ class Section:
         field: str,
         values: dict[str, yaml.Node],
         broken: bool = False,
+        key_lines: dict[str, int] | None = None,
     ) -> None:
         self.reader = reader
         self.node = node  # the mapping itself: where "missing field" errors point
@@ -173,6 +178,7 @@ class Section:
         self.values = values
         self.broken = broken
         self.bad: set[str] = set()  # fields present but invalid
+        self.key_lines = key_lines or {}  # where each key is written
 
     def path(self, key: str) -> str:
         return join(self.field, key)
@@ -188,7 +194,10 @@ class Section:
     def child(self, key: str) -> yaml.Node | None:
         """The raw node of a field (None when absent or null)."""
         node = self.values.get(key)
-        return None if is_null(node) else node
+        if is_null(node):
+            return None
+        self.reader.lines[self.path(key)] = self.key_lines.get(key) or line_of(node)
+        return node
 
     def get(self, key: str, converter: Callable[[Any], T], default: T = REQUIRED) -> T:
         """The converted value of ``key``; ``default`` when absent, null or invalid."""

@@ -96,7 +96,8 @@ def build_config(reader: Reader, root: yaml.Node | None, source: Path | None) ->
     )
     policy = _policy(reader.section(top.child("policy"), "policy", POLICY_KEYS))
     _check_addresses(metrics_sec, devices, metrics)
-    return Config(devices, tables, flows, aging, reconcile, metrics, policy, source)
+    return Config(devices, tables, flows, aging, reconcile, metrics, policy, source,
+                  reader.filename, _frozen_map(reader.lines))
 
 
 # --- devices -----------------------------------------------------------------

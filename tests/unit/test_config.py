@@ -723,3 +723,33 @@ def test_one_broken_rule_does_not_hide_the_next() -> None:
         "t.yaml:11: policy.vrfs.0.rules[1].src: '300.0.0.0/8' is not an IPv4 prefix or address "
         "(Octet 300 (> 255) not permitted in '300.0.0.0')",
     ]
+
+
+# --- checks made after loading --------------------------------------------------------------
+
+
+def test_issue_points_at_the_field_or_its_parent() -> None:
+    cfg = config(DEVICE + "tables:\n  flow_entries: 1024\n", "c.yaml")
+    assert str(cfg.issue("tables.flow_entries", "too big")) == (
+        "c.yaml:6: tables.flow_entries: too big")
+    assert str(cfg.issue("tables.bucket_ways", "odd")) == "c.yaml:5: tables.bucket_ways: odd"
+    assert str(cfg.issue("devices[0].tls.ca", "no")) == "c.yaml:2: devices[0].tls.ca: no"
+
+
+def test_check_table_sizes() -> None:
+    cfg = config(DEVICE + "tables: {flow_entries: 1024, overflow_entries: 64, bucket_ways: 4}\n")
+    assert cfg.check_table_sizes({"flow_entries": 1024, "overflow_entries": 64,
+                                  "bucket_ways": 4}) == []
+    assert [str(i) for i in cfg.check_table_sizes({"flow_entries": 512000, "bucket_ways": 4,
+                                                   "overflow_entries": 64})] == [
+        "t.yaml:5: tables.flow_entries: 1024, but the pipeline was compiled with 512000"]
+
+
+def test_example_tables_match_the_committed_pipeline() -> None:
+    import yaml
+
+    pipeline = bundled_pipeline_dir() / "pipeline.yaml"
+    if not pipeline.is_file():
+        pytest.skip(f"{pipeline} is not there yet")
+    sizes = yaml.safe_load(pipeline.read_text())["sizes"]
+    assert load_config(EXAMPLE).check_table_sizes(sizes) == []
