@@ -19,6 +19,7 @@ from typing import Any
 from p4ctl.switch.interp.headers import Layout
 from p4ctl.switch.interp.loader import load_document
 from p4ctl.switch.interp.metadata import Metadata
+from p4ctl.switch.interp.program import Program
 from p4ctl.switch.state import (
     ActionInfo,
     CounterArray,
@@ -59,7 +60,7 @@ class Pipeline:
     direct_counters: dict[str, str]
     digests: dict[str, DigestInfo]
 
-    def __init__(self, doc: dict[str, Any], layout: Layout, md: Metadata) -> None:
+    def __init__(self, doc: dict[str, Any], layout: Layout, md: Metadata, program: Program) -> None:
         self.doc = doc
         self.layout = layout
         self._md = md
@@ -69,7 +70,14 @@ class Pipeline:
         self.counters = md.counters
         self.direct_counters = md.direct_counters
         self.digests = md.digests
-        self._process: Callable[[bytes, int, int | None], ProcessResult] | None = None
+        self._program = program
+        self._process: Callable[[bytes, int, int | None], ProcessResult] = program.process
+        #: Clone (mirror) sessions: session id -> [(egress_port, rid)], as PI configures them.
+        self.mirror_sessions: dict[int, list[tuple[int, int]]] = program.mirror_sessions
+        #: Multicast groups: group id -> [(egress_port, rid)] (simple_switch's PRE).
+        self.multicast_groups: dict[int, list[tuple[int, int]]] = program.multicast_groups
+        #: The random source of ``random()`` (modify_field_rng_uniform); seed it in tests.
+        self.rng = program.rng
 
     @classmethod
     def from_json(cls, doc: dict | str | bytes) -> Pipeline:
@@ -78,16 +86,19 @@ class Pipeline:
         try:
             layout = Layout(d)
             md = Metadata.build(d, layout)
+            program = Program(d, layout, md)
         except PipelineError:
             raise
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             raise PipelineError(f"malformed BMv2 JSON: {exc!r}") from None
-        return cls(d, layout, md)
+        return cls(d, layout, md, program)
 
     def process(self, packet: bytes, ingress_port: int, now_us: int | None = None) -> ProcessResult:
-        """Run one packet through parser, ingress, egress and deparser."""
-        if self._process is None:
-            raise PipelineError("packet processing is not compiled yet")
+        """Run one packet through parser, ingress, egress and deparser.
+
+        ``now_us``: the switch clock in microseconds (ingress/egress global
+        timestamps); by default, microseconds since the pipeline was loaded.
+        """
         return self._process(packet, ingress_port, now_us)
 
     def reset_state(self) -> None:
@@ -99,3 +110,5 @@ class Pipeline:
             r.reset()
         for c in self.counters.values():
             c.reset()
+        self.mirror_sessions.clear()
+        self.multicast_groups.clear()

@@ -1,10 +1,11 @@
-"""Header types, header instances, stacks, unions and the per-packet PHV.
+"""Header types, header instances, stacks and unions: the layout of the PHV.
 
 behavioral-model keeps a PHV of ``Header`` objects made of ``Field`` objects
 (``src/bm_sim/phv.cpp``, ``headers.cpp``, ``fields.cpp``). Here the PHV is
-flat and cheap to copy: one Python list holds every field value of every
-header instance (a field reference compiles to an index into it), one list
-holds header validity and one holds each header stack's ``next`` index.
+flat and cheap to copy (``runtime.Pkt``): one Python list holds every field
+value of every header instance (a field reference compiles to an index into
+it), one list holds header validity and one holds each header stack's
+``next`` index. This module computes those indices.
 
 Value representation (``fields.cpp`` ``Field::set``/``sync_value``): an
 unsigned field holds its value modulo 2**width; a signed field holds the
@@ -20,7 +21,7 @@ from typing import Any
 from p4ctl.switch.interp.loader import need, obj_name
 from p4ctl.switch.state import PipelineError
 
-__all__ = ["FieldRef", "HeaderInfo", "HeaderTypeInfo", "Layout", "Phv", "StackInfo", "wrap"]
+__all__ = ["FieldRef", "HeaderInfo", "HeaderTypeInfo", "Layout", "StackInfo", "UnionInfo", "wrap"]
 
 
 @dataclass(slots=True)
@@ -46,7 +47,7 @@ class HeaderInfo:
     index: int
     type: HeaderTypeInfo
     metadata: bool
-    base: int  # slot of the first field in Phv.f
+    base: int  # slot of the first field in Pkt.f
     slots: list[int] = field(default_factory=list)
     nbits: int = 0  # packet bits of the fixed fields
     stack: str | None = None
@@ -57,7 +58,7 @@ class HeaderInfo:
 class StackInfo:
     name: str
     id: int
-    index: int  # position in Phv.st
+    index: int  # position in Pkt.st
     headers: list[int]  # header indices, stack[0] first
 
 
@@ -74,7 +75,7 @@ class FieldRef:
     """A resolved field: where its value lives and how to wrap values into it."""
 
     header: int  # header index (validity), or -1 for none
-    slot: int  # index into Phv.f; -1 for the hidden $valid$ field
+    slot: int  # index into Pkt.f; -1 for the hidden $valid$ field
     width: int
     signed: bool
     name: str
@@ -87,31 +88,6 @@ def wrap(value: int, width: int, signed: bool) -> int:
         half = 1 << (width - 1)
         return ((value + half) & ((1 << width) - 1)) - half
     return value & ((1 << width) - 1)
-
-
-class Phv:
-    """The packet header vector of one packet in flight, plus its packet-level flags.
-
-    ``f``: field values; ``v``: validity per header; ``st``: next index per
-    stack; ``vlw``: current width (bits) of variable-length fields by slot.
-    The other attributes carry what BMv2 keeps in the ``Packet`` object.
-    """
-
-    __slots__ = ("exit", "f", "payload", "st", "v", "vlw")
-
-    def __init__(self, f: list[int], v: list[bool], st: list[int]) -> None:
-        self.f = f
-        self.v = v
-        self.st = st
-        self.vlw: dict[int, int] | None = None
-        self.exit = False
-        self.payload = b""
-
-    def copy(self) -> Phv:
-        p = Phv(self.f[:], self.v[:], self.st[:])
-        p.vlw = dict(self.vlw) if self.vlw else None
-        p.payload = self.payload
-        return p
 
 
 class Layout:
