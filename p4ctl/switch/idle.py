@@ -1,0 +1,161 @@
+"""Idle-timeout notifications and ``time_since_last_hit``, with BMv2's timing.
+
+Two stages, as on ``simple_switch_grpc``:
+
+1. **BMv2's ageing monitor** (p4lang/behavioral-model
+   ``src/bm_sim/ageing.cpp``, ``match_units.cpp``): every ``sweep_interval``
+   (1000 ms, fixed rate, first sweep at start) each table with
+   ``support_timeout`` is scanned; an entry is *aged* when its TTL in whole
+   milliseconds (``idle_timeout_ns / 1e6``, truncated: a TTL under 1 ms never
+   expires) is > 0 and ``now_ms - last_hit_ms >= ttl_ms``. Aged entries are
+   reported, except those reported by the previous sweep; the timestamp is
+   never reset, so an entry that stays idle is reported every *second*
+   sweep, about every 2 s, not every TTL as the specification says.
+   Inserting or modifying an entry restarts its timer (``set_entry_ttl``).
+2. **PI's IdleTimeoutBuffer** (p4lang/PI
+   ``proto/frontend/src/idle_timeout_buffer.cpp``): reported entries are
+   collected, and ``max_buffering`` (100 ms) after the first one the batch is
+   sent as one ``IdleTimeoutNotification`` to the primary (dropped if there is
+   none). Each entry carries table id, match, priority,
+   ``controller_metadata`` and ``idle_timeout_ns`` (not ``metadata``: PI does
+   not include it).
+
+``time_since_last_hit`` is PI's derivation from BMv2's remaining TTL
+(``DeviceMgrImp::set_time_since_last_hit``, ``pi_tables_imp.cpp``
+``_pi_table_entry_get_remaining_ttl``): 0 for an entry without TTL (a known
+departure from the specification), otherwise
+``ttl_ns - max(ttl_ms - idle_ms, 0) * 1e6``, i.e. it never exceeds the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from p4.v1 import p4runtime_pb2
+
+from p4ctl.switch.p4info_map import TableMap
+from p4ctl.switch.state import TableEntry
+from p4ctl.switch.table_codec import key_to_proto
+
+log = logging.getLogger(__name__)
+
+__all__ = ["IdleMonitor", "time_since_last_hit_ns"]
+
+BMV2_SWEEP_INTERVAL_S = 1.0
+PI_MAX_BUFFERING_S = 0.1
+#: PI drops notifications beyond this many queued (``max_queue_size``).
+PI_MAX_QUEUE = 1000
+
+Send = Callable[[p4runtime_pb2.StreamMessageResponse], None]
+
+
+def time_since_last_hit_ns(entry: TableEntry, now_ns: int | None = None) -> int:
+    """What PI answers for ``time_since_last_hit`` on BMv2 (see module docstring)."""
+    ttl_ns = entry.ttl_ns
+    if ttl_ns == 0:
+        return 0
+    now_ms = (time.monotonic_ns() if now_ns is None else now_ns) // 1_000_000
+    idle_ms = now_ms - entry.last_hit_ns // 1_000_000
+    ttl_ms = ttl_ns // 1_000_000
+    remaining_ns = max(ttl_ms - idle_ms, 0) * 1_000_000
+    return ttl_ns - remaining_ns if ttl_ns >= remaining_ns else 0
+
+
+class IdleMonitor:
+    """Sweeps the tables with idle timeout and sends notifications to the primary."""
+
+    def __init__(
+        self,
+        tables: list[TableMap],
+        send: Send,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        sweep_interval: float = BMV2_SWEEP_INTERVAL_S,
+        max_buffering: float = PI_MAX_BUFFERING_S,
+    ) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        # BMv2 ages the tables the JSON marks with support_timeout; PI only
+        # keeps (and so only reports) those the P4Info marks NOTIFY_CONTROL.
+        self._tables = [t for t in tables if t.table.support_timeout and t.supports_idle_timeout]
+        self._send = send
+        self.sweep_interval = sweep_interval
+        self.max_buffering = max_buffering
+        self._prev: dict[int, dict[int, TableEntry]] = {t.id: {} for t in self._tables}
+        self._pending: p4runtime_pb2.StreamMessageResponse | None = None
+        self._sweep_handle: asyncio.TimerHandle | None = None
+        self._send_handle: asyncio.TimerHandle | None = None
+        self._start = 0.0
+        #: notifications dropped because PI's queue was full
+        self.dropped = 0
+
+    def start(self) -> None:
+        if not self._tables or self._sweep_handle is not None:
+            return
+        self._start = self._loop.time()
+        self._tick(0)
+
+    def stop(self) -> None:
+        for h in (self._sweep_handle, self._send_handle):
+            if h is not None:
+                h.cancel()
+        self._sweep_handle = self._send_handle = None
+        self._pending = None
+
+    def forget(self, entry: TableEntry) -> None:
+        """An entry was deleted: it must not be skipped if its key comes back."""
+        for prev in self._prev.values():
+            prev.pop(id(entry), None)
+
+    def _tick(self, n: int) -> None:
+        try:
+            self.sweep()
+        except Exception:  # a sweep must never stop the monitor
+            log.exception("idle-timeout sweep failed")
+        self._sweep_handle = self._loop.call_at(
+            self._start + (n + 1) * self.sweep_interval, self._tick, n + 1
+        )
+
+    def sweep(self, now_ns: int | None = None) -> None:
+        """One BMv2 ageing sweep over every table with idle timeout."""
+        now_ms = (time.monotonic_ns() if now_ns is None else now_ns) // 1_000_000
+        for tm in self._tables:
+            prev = self._prev[tm.id]
+            aged = []
+            for e in tm.table.entries():
+                ttl_ms = e.ttl_ns // 1_000_000
+                if ttl_ms > 0 and now_ms - e.last_hit_ns // 1_000_000 >= ttl_ms:
+                    aged.append(e)
+            if not aged:
+                prev.clear()
+                continue
+            fresh = [e for e in aged if prev.get(id(e)) is not e]
+            prev.clear()
+            for e in fresh:
+                prev[id(e)] = e
+            for e in fresh:
+                self._notify(tm, e)
+
+    def _notify(self, tm: TableMap, entry: TableEntry) -> None:
+        if self._pending is None:
+            self._pending = p4runtime_pb2.StreamMessageResponse()
+            self._send_handle = self._loop.call_later(self.max_buffering, self._flush)
+        notification = self._pending.idle_timeout_notification
+        if len(notification.table_entry) >= PI_MAX_QUEUE:
+            self.dropped += 1
+            return
+        te = notification.table_entry.add()
+        te.table_id = tm.id
+        key_to_proto(tm, entry.key, entry.priority, te)
+        te.controller_metadata = entry.controller_metadata
+        te.idle_timeout_ns = entry.ttl_ns
+
+    def _flush(self) -> None:
+        self._send_handle = None
+        msg, self._pending = self._pending, None
+        if msg is None or not len(msg.idle_timeout_notification.table_entry):
+            return
+        msg.idle_timeout_notification.timestamp = time.monotonic_ns()
+        self._send(msg)
