@@ -35,18 +35,33 @@ CASES = [
     ("mul", J.op("*", H(300, 2), H(300, 2)), 32, False, 90000),
     ("mul truncated", J.op("*", H(300, 2), H(300, 2)), 16, False, 90000 & 0xFFFF),
     ("shl beyond width", J.op("<<", H(1, 1), H(40, 1)), 32, False, 0),
-    ("shl then mask keeps bits", J.op("&", J.op("<<", H(0xAB, 1), H(8, 1)), H(0xFFFF, 2)), 16,
-     False, 0xAB00),
+    (
+        "shl then mask keeps bits",
+        J.op("&", J.op("<<", H(0xAB, 1), H(8, 1)), H(0xFFFF, 2)),
+        16,
+        False,
+        0xAB00,
+    ),
     ("shr", J.op(">>", H(0xF0, 1), H(4, 1)), 8, False, 0x0F),
     ("neg hexstr", H(-1), 8, False, 0xFF),
     ("bit not is infinite precision then truncated", J.op("~", None, H(0x0F, 1)), 8, False, 0xF0),
-    ("bit not masked as p4c emits", J.op("&", J.op("~", None, H(0x0F, 1)), H(0xFF, 1)), 16, False,
-     0xF0),
+    (
+        "bit not masked as p4c emits",
+        J.op("&", J.op("~", None, H(0x0F, 1)), H(0xFF, 1)),
+        16,
+        False,
+        0xF0,
+    ),
     ("and", J.op("&", H(0xF0F0, 2), H(0xFF00, 2)), 16, False, 0xF000),
     ("or", J.op("|", H(0xF0F0, 2), H(0x0F00, 2)), 16, False, 0xFFF0),
     ("xor", J.op("^", H(0xF0F0, 2), H(0xFF00, 2)), 16, False, 0x0FF0),
-    ("concat by shift and or", J.op("|", J.op("<<", H(0x12, 1), H(16, 1)), H(0x3456, 2)), 24,
-     False, 0x123456),
+    (
+        "concat by shift and or",
+        J.op("|", J.op("<<", H(0x12, 1), H(16, 1)), H(0x3456, 2)),
+        24,
+        False,
+        0x123456,
+    ),
     ("div", J.op("/", H(100, 1), H(7, 1)), 8, False, 14),
     ("mod", J.op("%", H(100, 1), H(7, 1)), 8, False, 2),
     ("two_comp_mod positive", J.op("two_comp_mod", H(257, 2), H(8, 4)), 16, True, 1),
@@ -60,16 +75,41 @@ CASES = [
     ("ternary false", J.op("?", H(1, 1), H(2, 1), J.op(">=", H(5, 1), H(7, 1))), 8, False, 2),
     ("b2d of d2b", J.op("b2d", None, J.op("d2b", None, H(9, 1))), 8, False, 1),
     ("b2d of d2b zero", J.op("b2d", None, J.op("d2b", None, H(0, 1))), 8, False, 0),
-    ("and/or/not", J.op("b2d", None, J.op("and", J.boolv(True),
-                                         J.op("not", None, J.op("or", J.boolv(False),
-                                                                J.boolv(False))))), 8, False, 1),
-    ("== and != on data", J.op("b2d", None, J.op("and", J.op("==", H(3, 1), H(3, 1)),
-                                                  J.op("!=", H(3, 1), H(4, 1)))), 8, False, 1),
-    ("<= >", J.op("b2d", None, J.op("and", J.op("<=", H(3, 1), H(3, 1)),
-                                    J.op(">", H(4, 1), H(3, 1)))), 8, False, 1),
-    ("comparison is on values, not widths", J.op("b2d", None, J.op("==", H(1, 1), H(1, 4))), 8,
-     False, 1),
-]  # fmt: skip
+    (
+        "and/or/not",
+        J.op(
+            "b2d",
+            None,
+            J.op(
+                "and", J.boolv(True), J.op("not", None, J.op("or", J.boolv(False), J.boolv(False)))
+            ),
+        ),
+        8,
+        False,
+        1,
+    ),
+    (
+        "== and != on data",
+        J.op("b2d", None, J.op("and", J.op("==", H(3, 1), H(3, 1)), J.op("!=", H(3, 1), H(4, 1)))),
+        8,
+        False,
+        1,
+    ),
+    (
+        "<= >",
+        J.op("b2d", None, J.op("and", J.op("<=", H(3, 1), H(3, 1)), J.op(">", H(4, 1), H(3, 1)))),
+        8,
+        False,
+        1,
+    ),
+    (
+        "comparison is on values, not widths",
+        J.op("b2d", None, J.op("==", H(1, 1), H(1, 4))),
+        8,
+        False,
+        1,
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -147,13 +187,17 @@ def test_header_equality(doc) -> None:
         [("same", 8), ("diff", 8)],
         [
             J.prim("assign_header", J.hdr("ipv4_copy"), J.hdr("ipv4")),
-            J.assign(J.fld("scalars", "same"),
-                     J.op("b2d", None, J.op("==", J.hdr("ipv4"), J.hdr("ipv4_copy")))),
+            J.assign(
+                J.fld("scalars", "same"),
+                J.op("b2d", None, J.op("==", J.hdr("ipv4"), J.hdr("ipv4_copy"))),
+            ),
             J.assign(J.fld("ipv4_copy", "ttl"), H(1, 1)),
-            J.assign(J.fld("scalars", "diff"),
-                     J.op("b2d", None, J.op("!=", J.hdr("ipv4"), J.hdr("ipv4_copy")))),
+            J.assign(
+                J.fld("scalars", "diff"),
+                J.op("b2d", None, J.op("!=", J.hdr("ipv4"), J.hdr("ipv4_copy"))),
+            ),
         ],
-    )  # fmt: skip
+    )
     assert digest_of(pipe) == (1, 1)
 
 

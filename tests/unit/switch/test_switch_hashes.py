@@ -92,8 +92,14 @@ def test_unsupported_algorithms(algo: str) -> None:
 # ----- through a program ------------------------------------------------------------
 
 
-KEY_FIELDS = [("vrf", 16), ("src_addr", 32), ("dst_addr", 32), ("proto", 8), ("src_port", 16),
-              ("dst_port", 16)]  # fmt: skip
+KEY_FIELDS = [
+    ("vrf", 16),
+    ("src_addr", 32),
+    ("dst_addr", 32),
+    ("proto", 8),
+    ("src_port", 16),
+    ("dst_port", 16),
+]
 
 
 def hash_program(algo: str, fields: list[tuple[str, int]], base: int = 0, size: int = 1 << 32,
@@ -183,14 +189,25 @@ def test_constant_and_header_inputs_and_invalid_headers_skipped() -> None:
 def test_hash_of_packet_fields_in_probe(doc) -> None:
     """Fields of a packet header feed the calculation directly."""
     doc["calculations"].append(
-        {"name": "c", "id": 0, "algo": "crc16",
-         "input": [J.fld("ipv4", "src_addr"), J.fld("ipv4", "dst_addr")]}
-    )  # fmt: skip
+        {
+            "name": "c",
+            "id": 0,
+            "algo": "crc16",
+            "input": [J.fld("ipv4", "src_addr"), J.fld("ipv4", "dst_addr")],
+        }
+    )
     pipe = probe(
         doc,
         [("h", 16)],
-        [J.prim("modify_field_with_hash_based_offset", J.fld("scalars", "h"), J.hexv(0, 2),
-                {"type": "calculation", "value": "c"}, J.hexv(65536, 4))],
-    )  # fmt: skip
+        [
+            J.prim(
+                "modify_field_with_hash_based_offset",
+                J.fld("scalars", "h"),
+                J.hexv(0, 2),
+                {"type": "calculation", "value": "c"},
+                J.hexv(65536, 4),
+            )
+        ],
+    )
     expected = hash_function("crc16", "t")(bytes([10, 0, 0, 1, 10, 0, 0, 2]))
     assert digest_of(pipe, tcp_packet()) == (expected,)
