@@ -380,18 +380,11 @@ class P4InfoMap:
 
 
 def _lookup(objs: dict, name: str, alias: str, what: str):
-    """Find the JSON object for a P4Info name (then, failing that, a unique alias match)."""
+    """The JSON object for a P4Info name: the same name, as PI's BMv2 target looks it up."""
     obj = objs.get(name)
-    if obj is not None:
-        return obj
-    for candidate in (name.lstrip("."), alias):
-        if candidate in objs:
-            return objs[candidate]
-    if alias:
-        hits = [k for k in objs if k.endswith("." + alias)]
-        if len(hits) == 1:
-            return objs[hits[0]]
-    raise P4InfoMismatch(f"{what} {name!r} from the P4Info is not in the BMv2 JSON")
+    if obj is None:
+        raise P4InfoMismatch(f"{what} {name!r} from the P4Info is not in the BMv2 JSON")
+    return obj
 
 
 def _digest_widths(d: p4info_pb2.Digest, type_info: object) -> tuple[str, list[int]]:
