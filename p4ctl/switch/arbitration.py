@@ -155,8 +155,11 @@ class Arbiter:
             conn.election_id = election_id
             conns.append(conn)
             log.info(
-                "stream %s (%s): election id %d, role %r", conn.conn_id, conn.peer,
-                election_id, role,
+                "stream %s (%s): election id %d, role %r",
+                conn.conn_id,
+                conn.peer,
+                election_id,
+                role,
             )
             if self.primary(role) is conn:
                 self._notify_all(role)

@@ -132,7 +132,8 @@ class SoftwareSwitch:
         self._started = True
         log.info(
             "software switch up: device id %d, P4Runtime on port %d%s, CPU port %s",
-            self.device_id, self.grpc_port,
+            self.device_id,
+            self.grpc_port,
             f", Thrift on port {self.thrift_port}" if self.thrift else "",
             self.cpu_port,
         )
@@ -191,8 +192,9 @@ class SoftwareSwitch:
             self._preload = (p4info, device_config)
 
     def _apply_preload(self, p4info: p4info_pb2.P4Info, device_config: bytes) -> None:
-        config = p4runtime_pb2.ForwardingPipelineConfig(p4info=p4info,
-                                                        p4_device_config=device_config)
+        config = p4runtime_pb2.ForwardingPipelineConfig(
+            p4info=p4info, p4_device_config=device_config
+        )
         try:
             self.device_mgr.set_pipeline(
                 p4runtime_pb2.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT, config

@@ -221,8 +221,11 @@ class DeviceMgr:
         if action == SetAction.UNSPECIFIED:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid SetForwardingPipeline action")
         if action not in (
-            SetAction.VERIFY, SetAction.VERIFY_AND_SAVE, SetAction.VERIFY_AND_COMMIT,
-            SetAction.COMMIT, SetAction.RECONCILE_AND_COMMIT,
+            SetAction.VERIFY,
+            SetAction.VERIFY_AND_SAVE,
+            SetAction.VERIFY_AND_COMMIT,
+            SetAction.COMMIT,
+            SetAction.RECONCILE_AND_COMMIT,
         ):
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid SetForwardingPipeline action")
         if action == SetAction.COMMIT:
@@ -283,7 +286,9 @@ class DeviceMgr:
         self._defaults = {tid: _DefaultEntryData() for tid in config.pmap.tables}
         self.digests = DigestEngine(config.pmap.digests, self._send, self._loop)
         self.idle = IdleMonitor(
-            list(config.pmap.tables.values()), self._send, self._loop,
+            list(config.pmap.tables.values()),
+            self._send,
+            self._loop,
             sweep_interval=self._idle_sweep_interval,
         )
         self.idle.start()
@@ -294,7 +299,8 @@ class DeviceMgr:
         self._pending_commit = False
         log.info(
             "forwarding pipeline committed: %d tables, %d digests",
-            len(self._config.pmap.tables), len(self._config.pmap.digests),
+            len(self._config.pmap.tables),
+            len(self._config.pmap.digests),
         )
 
     def _reconcile_into(self, old: _Config, new: _Config) -> None:
@@ -308,10 +314,13 @@ class DeviceMgr:
         replay leaves the old pipeline in place.
         """
         saved: list[p4runtime_pb2.Entity] = []
-        for entity in self._read_entity_list(old.pmap, [
-            p4runtime_pb2.Entity(table_entry=p4runtime_pb2.TableEntry()),
-            p4runtime_pb2.Entity(counter_entry=p4runtime_pb2.CounterEntry()),
-        ]):
+        for entity in self._read_entity_list(
+            old.pmap,
+            [
+                p4runtime_pb2.Entity(table_entry=p4runtime_pb2.TableEntry()),
+                p4runtime_pb2.Entity(counter_entry=p4runtime_pb2.CounterEntry()),
+            ],
+        ):
             saved.append(entity)
         current = self._config
         self._config = new
@@ -388,14 +397,23 @@ class DeviceMgr:
         elif kind == "meter_entry":
             self._unsupported(pmap, entity.meter_entry.meter_id, PREFIX_METER, "Meters")
         elif kind == "direct_meter_entry":
-            self._unsupported(pmap, entity.direct_meter_entry.table_entry.table_id,
-                              PREFIX_TABLE, "Direct meters")
+            self._unsupported(
+                pmap, entity.direct_meter_entry.table_entry.table_id, PREFIX_TABLE, "Direct meters"
+            )
         elif kind == "action_profile_member":
-            self._unsupported(pmap, entity.action_profile_member.action_profile_id,
-                              PREFIX_ACTION_PROFILE, "Action profiles")
+            self._unsupported(
+                pmap,
+                entity.action_profile_member.action_profile_id,
+                PREFIX_ACTION_PROFILE,
+                "Action profiles",
+            )
         elif kind == "action_profile_group":
-            self._unsupported(pmap, entity.action_profile_group.action_profile_id,
-                              PREFIX_ACTION_PROFILE, "Action profiles")
+            self._unsupported(
+                pmap,
+                entity.action_profile_group.action_profile_id,
+                PREFIX_ACTION_PROFILE,
+                "Action profiles",
+            )
         elif kind == "packet_replication_engine_entry":
             raise P4RuntimeError(
                 Code.UNIMPLEMENTED,
@@ -449,8 +467,8 @@ class DeviceMgr:
         indirect = tm.implementation_id != 0
         if indirect and te.is_default_action:
             raise P4RuntimeError(
-                Code.INVALID_ARGUMENT, f"Cannot set / reset default action for indirect table "
-                f"{tm.id}"
+                Code.INVALID_ARGUMENT,
+                f"Cannot set / reset default action for indirect table {tm.id}",
             )
         if te.is_default_action and tm.const_default_action_id:
             raise P4RuntimeError(
@@ -512,9 +530,7 @@ class DeviceMgr:
     @staticmethod
     def _validate_ttl(tm: TableMap, te: p4runtime_pb2.TableEntry) -> bool:
         if te.idle_timeout_ns < 0:
-            raise P4RuntimeError(
-                Code.INVALID_ARGUMENT, "idle_timeout_ns must be a positive value"
-            )
+            raise P4RuntimeError(Code.INVALID_ARGUMENT, "idle_timeout_ns must be a positive value")
         if te.idle_timeout_ns > 0 and not tm.supports_idle_timeout:
             raise P4RuntimeError(
                 Code.INVALID_ARGUMENT,
@@ -606,7 +622,10 @@ class DeviceMgr:
         assert action_call is not None
         try:
             entry = table.modify(
-                key, priority, action_call[0], action_call[1],
+                key,
+                priority,
+                action_call[0],
+                action_call[1],
                 te.idle_timeout_ns if supports_idle else None,
             )
         except (NotFoundError, InvalidEntryError):
@@ -766,8 +785,12 @@ class DeviceMgr:
                 if meter_id or pmap.has_meters:
                     self._unsupported(pmap, meter_id, PREFIX_METER, "Meters")
             elif kind == "direct_meter_entry":
-                self._unsupported(pmap, entity.direct_meter_entry.table_entry.table_id,
-                                  PREFIX_TABLE, "Direct meters")
+                self._unsupported(
+                    pmap,
+                    entity.direct_meter_entry.table_entry.table_id,
+                    PREFIX_TABLE,
+                    "Direct meters",
+                )
             elif kind in ("action_profile_member", "action_profile_group"):
                 ap_id = getattr(entity, kind).action_profile_id
                 if ap_id or pmap.has_action_profiles:

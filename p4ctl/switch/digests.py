@@ -311,7 +311,10 @@ class DigestEngine:
             self._periodic(state, "ack_timeout_timer", period, self._ack_sweep)
 
     def _periodic(
-        self, state: _DigestState, attr: str, period: float,
+        self,
+        state: _DigestState,
+        attr: str,
+        period: float,
         fn: Callable[[_DigestState], None],
     ) -> None:
         start = self._loop.time()

@@ -47,7 +47,10 @@ log = logging.getLogger(__name__)
 __all__ = ["FaultInjector"]
 
 ALL_RPCS = (
-    "Write", "Read", "SetForwardingPipelineConfig", "GetForwardingPipelineConfig",
+    "Write",
+    "Read",
+    "SetForwardingPipelineConfig",
+    "GetForwardingPipelineConfig",
     "Capabilities",
 )
 
@@ -177,8 +180,12 @@ class FaultInjector:
     ) -> TableEntry:
         """Insert an entry the controller did not write (raises the interpreter's errors)."""
         entry = TableEntry(
-            key=tuple(key), priority=priority, action=action, args=tuple(args),
-            ttl_ns=ttl_ns, last_hit_ns=time.monotonic_ns(),
+            key=tuple(key),
+            priority=priority,
+            action=action,
+            args=tuple(args),
+            ttl_ns=ttl_ns,
+            last_hit_ns=time.monotonic_ns(),
         )
         self._table(table).insert(entry)
         log.info("fault: added an entry to %s behind the controller's back", table)
@@ -206,4 +213,3 @@ class FaultInjector:
             mgr.drop_config()
         self.clear()
         log.info("fault: restart (%s pipeline)", "kept" if keep_pipeline else "without")
-

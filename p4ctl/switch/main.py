@@ -56,32 +56,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``p4ctl switch`` options."""
     parser.add_argument("--device-id", type=int, default=1, help="P4Runtime device id (default 1)")
     parser.add_argument(
-        "--grpc-address", default="127.0.0.1:9559",
+        "--grpc-address",
+        default="127.0.0.1:9559",
         help="P4Runtime listen address (default 127.0.0.1:9559)",
     )
     parser.add_argument(
-        "--thrift-address", default="127.0.0.1:9090",
+        "--thrift-address",
+        default="127.0.0.1:9090",
         help="BMv2 Thrift runtime listen address for register calls (default 127.0.0.1:9090)",
     )
     parser.add_argument(
-        "--no-thrift", action="store_true", help="do not serve BMv2's Thrift runtime API",
+        "--no-thrift",
+        action="store_true",
+        help="do not serve BMv2's Thrift runtime API",
     )
     parser.add_argument(
-        "--cpu-port", type=_cpu_port, default=255,
+        "--cpu-port",
+        type=_cpu_port,
+        default=255,
         help="port number for packet-in/packet-out, or 'none' (default 255)",
     )
     parser.add_argument(
-        "-i", "--interface", type=_interface, action="append", default=[],
-        metavar="PORT@IFNAME", help="attach a switch port to a Linux interface (repeatable)",
+        "-i",
+        "--interface",
+        type=_interface,
+        action="append",
+        default=[],
+        metavar="PORT@IFNAME",
+        help="attach a switch port to a Linux interface (repeatable)",
     )
     parser.add_argument(
-        "--pipeline", type=Path, metavar="DIR",
+        "--pipeline",
+        type=Path,
+        metavar="DIR",
         help="preload DIR/p4info.txtpb and DIR/bmv2.json (e.g. pipelines/flowcache)",
     )
     parser.add_argument("--p4info", type=Path, help="preload this P4Info (with --json)")
     parser.add_argument("--json", type=Path, help="preload this BMv2 JSON (with --p4info)")
     parser.add_argument(
-        "--bmv2-registers", action="store_true",
+        "--bmv2-registers",
+        action="store_true",
         help="answer UNIMPLEMENTED to P4Runtime RegisterEntry, as simple_switch_grpc does",
     )
 
@@ -145,7 +159,8 @@ async def run(args: argparse.Namespace) -> int:
             log.info("port %d <-> %s", port, ifname)
         log.info(
             "P4Runtime on %s, device id %d; stop with Ctrl-C",
-            switch.grpc_target, args.device_id,
+            switch.grpc_target,
+            args.device_id,
         )
         await stop.wait()
         log.info("stopping")

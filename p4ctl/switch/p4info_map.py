@@ -194,9 +194,16 @@ class P4InfoMap:
         """Resolve the P4Info against a compiled pipeline; raise P4InfoMismatch."""
         m = cls(p4info=p4info)
         for coll in (
-            p4info.tables, p4info.actions, p4info.action_profiles, p4info.counters,
-            p4info.direct_counters, p4info.meters, p4info.direct_meters,
-            p4info.controller_packet_metadata, p4info.value_sets, p4info.registers,
+            p4info.tables,
+            p4info.actions,
+            p4info.action_profiles,
+            p4info.counters,
+            p4info.direct_counters,
+            p4info.meters,
+            p4info.direct_meters,
+            p4info.controller_packet_metadata,
+            p4info.value_sets,
+            p4info.registers,
             p4info.digests,
         ):
             for obj in coll:
@@ -314,9 +321,7 @@ class P4InfoMap:
                 fields_by_id={f.id: f for f in fields},
                 actions=actions,
                 const_default_action_id=t.const_default_action_id,
-                supports_idle_timeout=(
-                    t.idle_timeout_behavior == p4info_pb2.Table.NOTIFY_CONTROL
-                ),
+                supports_idle_timeout=(t.idle_timeout_behavior == p4info_pb2.Table.NOTIFY_CONTROL),
                 direct_counter_id=dc_id,
                 direct_meter_id=direct_meter_tables.get(tid, 0),
                 implementation_id=t.implementation_id,
@@ -373,8 +378,9 @@ class P4InfoMap:
                     f"digest {d.preamble.name}: member widths {widths} in the P4Info, "
                     f"{json_widths} in the JSON"
                 )
-            dm = DigestMap(id=d.preamble.id, name=d.preamble.name, info=info, kind=kind,
-                           widths=widths)
+            dm = DigestMap(
+                id=d.preamble.id, name=d.preamble.name, info=info, kind=kind, widths=widths
+            )
             self.digests[dm.id] = dm
             self.digests_by_name[info.name] = dm
 
@@ -416,9 +422,7 @@ def _digest_widths(d: p4info_pb2.Digest, type_info: object) -> tuple[str, list[i
         widths = []
         for member in type_info.structs[struct_name].members:  # type: ignore[attr-defined]
             if member.type_spec.WhichOneof("type_spec") != "bitstring":
-                raise P4InfoMismatch(
-                    f"digest {d.preamble.name}: struct members must be bitstrings"
-                )
+                raise P4InfoMismatch(f"digest {d.preamble.name}: struct members must be bitstrings")
             widths.append(bitstring_width(member.type_spec.bitstring))
         return "struct", widths
     raise P4InfoMismatch(f"digest {d.preamble.name}: type must be a bitstring, struct or tuple")

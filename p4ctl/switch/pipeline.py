@@ -13,13 +13,13 @@ The packet flow is simple_switch's (behavioral-model
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from p4ctl.switch.interp.headers import Layout
 from p4ctl.switch.interp.loader import load_document
 from p4ctl.switch.interp.metadata import Metadata
 from p4ctl.switch.interp.program import Program
+from p4ctl.switch.interp.runtime import ProcessResult
 from p4ctl.switch.state import (
     ActionInfo,
     CounterArray,
@@ -38,16 +38,6 @@ __all__ = [
     "PipelineError",
     "ProcessResult",
 ]
-
-
-@dataclass(slots=True)
-class ProcessResult:
-    """What one input packet produced."""
-
-    #: (egress_port, packet bytes) in emission order, clones included.
-    outputs: list[tuple[int, bytes]] = field(default_factory=list)
-    #: (learn list name, field values in learn-list order).
-    digests: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
 
 
 class Pipeline:

@@ -142,8 +142,9 @@ class _Handler:
 
         return self._on_loop(op)
 
-    def bm_register_write(self, cxt_id: int, register_array_name: str, index: int,
-                          value: int) -> None:
+    def bm_register_write(
+        self, cxt_id: int, register_array_name: str, index: int, value: int
+    ) -> None:
         def op() -> None:
             reg = self._register(cxt_id, register_array_name)
             if not 0 <= index < reg.size:
@@ -152,8 +153,9 @@ class _Handler:
 
         self._on_loop(op)
 
-    def bm_register_write_range(self, cxt_id: int, register_array_name: str,
-                                start_index: int, end_index: int, value: int) -> None:
+    def bm_register_write_range(
+        self, cxt_id: int, register_array_name: str, start_index: int, end_index: int, value: int
+    ) -> None:
         def op() -> None:
             reg = self._register(cxt_id, register_array_name)
             # BMv2 casts the i32 indexes to size_t: a negative one is huge.
@@ -180,8 +182,9 @@ class _Handler:
 
         return self._on_loop(op)
 
-    def bm_counter_write(self, cxt_id: int, counter_name: str, index: int,
-                         value: BmCounterValue) -> None:
+    def bm_counter_write(
+        self, cxt_id: int, counter_name: str, index: int, value: BmCounterValue
+    ) -> None:
         def op() -> None:
             ctr = self._counter(cxt_id, counter_name)
             if not 0 <= index < ctr.size:

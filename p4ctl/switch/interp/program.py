@@ -56,7 +56,7 @@ from p4ctl.switch.interp.primitives import (
     TargetInfo,
     make_header_helpers,
 )
-from p4ctl.switch.interp.runtime import HELPERS, Pkt
+from p4ctl.switch.interp.runtime import HELPERS, Pkt, ProcessResult
 from p4ctl.switch.state import PipelineError
 
 __all__ = ["Program"]
@@ -232,9 +232,7 @@ class Program:
     def now_us(self) -> int:
         return (time.monotonic_ns() - self._t0) // 1000
 
-    def process(self, packet: bytes, ingress_port: int, now_us: int | None = None) -> Any:
-        from p4ctl.switch.pipeline import ProcessResult  # circular at import time
-
+    def process(self, packet: bytes, ingress_port: int, now_us: int | None = None) -> ProcessResult:
         res = ProcessResult()
         now = self.now_us() if now_us is None else now_us
         p = self._fresh()

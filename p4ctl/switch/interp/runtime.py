@@ -15,16 +15,27 @@ comparison (``headers.cpp`` ``Header::cmp``).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from p4ctl.switch.interp.codegen import PacketAbort
 
-__all__ = ["HELPERS", "Pkt"]
+__all__ = ["HELPERS", "Pkt", "ProcessResult"]
 
 _log = logging.getLogger("p4ctl.switch.interp")
 
 #: Shifts wider than this produce 0 (the result is truncated to a field anyway).
 MAX_SHIFT = 1 << 16
+
+
+@dataclass(slots=True)
+class ProcessResult:
+    """What one input packet produced."""
+
+    #: (egress_port, packet bytes) in emission order, clones included.
+    outputs: list[tuple[int, bytes]] = field(default_factory=list)
+    #: (learn list name, field values in learn-list order).
+    digests: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
 
 
 class Pkt:
