@@ -511,9 +511,12 @@ class P4RuntimeClient:
         await self._close_session(session)
         if was_connected:
             self._had_session = True
-            self.stats.disconnects += 1
             if self._idle_filter is not None:
                 self._idle_filter.clear()
+            if self._closing:
+                log.info("%s: closed", self.address)
+                return
+            self.stats.disconnects += 1
             log.warning(
                 "%s: disconnected%s", self.address, " (was primary)" if was_primary else ""
             )
