@@ -95,23 +95,22 @@ def _name(kind: str, what: str, table: Table, mf: MatchField) -> str:
     return f"{kind} {what} of {table.name}.{mf.name}"
 
 
-def _encode_match(
-    table: Table, mf: MatchField, raw: Any, out: p4runtime_pb2.FieldMatch
-) -> bool:
-    """Fill ``out`` for one field; False when the value means "don't care" (omit it)."""
+def _encode_match(table: Table, mf: MatchField, raw: Any, matches: Any) -> None:
+    """Append the ``FieldMatch`` of one field to ``matches``, unless it means "don't care"."""
     width = mf.bitwidth
     kind = mf.match_type
     try:
         if kind is MatchType.EXACT:
             if isinstance(raw, Exact):
                 raw = raw.value
-            out.exact.value = encode_uint(raw if type(raw) is int else to_int(raw, width), width)
-            return True
+            value = encode_uint(raw if type(raw) is int else to_int(raw, width), width)
+            matches.add(field_id=mf.id).exact.value = value
+            return
         if kind is MatchType.OPTIONAL:
             if isinstance(raw, OptionalMatch | Exact):
                 raw = raw.value
-            out.optional.value = encode_uint(to_int(raw, width), width)
-            return True
+            matches.add(field_id=mf.id).optional.value = encode_uint(to_int(raw, width), width)
+            return
         if kind is MatchType.LPM:
             if isinstance(raw, LPM):
                 value, plen = to_int(raw.value, width), raw.prefix_len
@@ -130,10 +129,11 @@ def _encode_match(
                     f"value {value:#x} has bits set beyond its /{plen} prefix"
                 )
             if plen == 0:
-                return False
+                return
+            out = matches.add(field_id=mf.id)
             out.lpm.value = encode_uint(value, width)
             out.lpm.prefix_len = plen
-            return True
+            return
         if kind is MatchType.TERNARY:
             if isinstance(raw, Ternary):
                 value, mask = to_int(raw.value, width), to_int(raw.mask, width)
@@ -147,10 +147,11 @@ def _encode_match(
             if value & ~mask:
                 raise EncodingError(f"value {value:#x} has bits set outside mask {mask:#x}")
             if mask == 0:
-                return False
+                return
+            out = matches.add(field_id=mf.id)
             out.ternary.value = encode_uint(value, width)
             out.ternary.mask = encode_uint(mask, width)
-            return True
+            return
         if kind is MatchType.RANGE:
             if isinstance(raw, Range):
                 low, high = to_int(raw.low, width), to_int(raw.high, width)
@@ -162,9 +163,10 @@ def _encode_match(
                 raise EncodingError(f"empty range [{low}, {high}]")
             low_b, high_b = encode_uint(low, width), encode_uint(high, width)
             if low == 0 and high == (1 << width) - 1:
-                return False
+                return
+            out = matches.add(field_id=mf.id)
             out.range.low, out.range.high = low_b, high_b
-            return True
+            return
     except EncodingError as exc:
         raise EncodingError(f"table {table.name}, field {mf.name}: {exc}") from None
     raise EncodingError(
@@ -261,9 +263,7 @@ class TableEntry:
                         mf = table.field(name)
                     except P4InfoError as exc:
                         raise EncodingError(str(exc)) from None
-                fm = p4runtime_pb2.FieldMatch(field_id=mf.id)
-                if _encode_match(table, mf, raw, fm):
-                    matches.append(fm)
+                _encode_match(table, mf, raw, matches)
         if self.priority:
             if not table.needs_priority:
                 raise EncodingError(

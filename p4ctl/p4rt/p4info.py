@@ -137,16 +137,11 @@ class Table:
     size: int
     supports_idle_timeout: bool
     is_const_table: bool
+    #: full names and unique dotted suffixes ("src_addr" for "meta.flow.src_addr")
     fields_by_name: dict[str, MatchField] = field(repr=False, compare=False)
     fields_by_id: dict[int, MatchField] = field(repr=False, compare=False)
-
-    @property
-    def needs_priority(self) -> bool:
-        """True when entries need a priority (ternary, range or optional fields)."""
-        return any(
-            f.match_type in (MatchType.TERNARY, MatchType.RANGE, MatchType.OPTIONAL)
-            for f in self.match_fields
-        )
+    #: True when entries need a priority (a ternary, range or optional field)
+    needs_priority: bool = False
 
     def field(self, key: str | int) -> MatchField:
         if isinstance(key, int):
@@ -155,9 +150,7 @@ class Table:
             found = self.fields_by_name.get(key)
             if found is None:
                 candidates = [f for f in self.match_fields if f.name.endswith("." + key)]
-                if len(candidates) == 1:
-                    found = candidates[0]
-                elif candidates:
+                if len(candidates) > 1:
                     names = ", ".join(f.name for f in candidates)
                     raise P4InfoError(
                         f"match field {key!r} of table {self.name} is ambiguous: {names}"
@@ -368,6 +361,20 @@ def _match_field(mf: p4info_pb2.MatchField) -> MatchField:
     return MatchField(mf.id, mf.name, mf.bitwidth, _MATCH_TYPES.get(mf.match_type, MatchType.OTHER))
 
 
+def _field_names(fields: tuple[MatchField, ...]) -> dict[str, MatchField]:
+    """Full names, then every dotted suffix that only one field has."""
+    by_name = {f.name: f for f in fields}
+    suffixes: dict[str, list[MatchField]] = {}
+    for f in fields:
+        parts = f.name.split(".")
+        for i in range(1, len(parts)):
+            suffixes.setdefault(".".join(parts[i:]), []).append(f)
+    for suffix, found in suffixes.items():
+        if len(found) == 1 and suffix not in by_name:
+            by_name[suffix] = found[0]
+    return by_name
+
+
 class P4Info:
     """Index over one P4Info message.
 
@@ -416,8 +423,12 @@ class P4Info:
                         t.idle_timeout_behavior == p4info_pb2.Table.NOTIFY_CONTROL
                     ),
                     is_const_table=t.is_const_table,
-                    fields_by_name={f.name: f for f in fields},
+                    fields_by_name=_field_names(fields),
                     fields_by_id={f.id: f for f in fields},
+                    needs_priority=any(
+                        f.match_type in (MatchType.TERNARY, MatchType.RANGE, MatchType.OPTIONAL)
+                        for f in fields
+                    ),
                 )
             )
         self.tables: NameIndex[Table] = NameIndex("table", tables)
