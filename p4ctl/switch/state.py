@@ -278,7 +278,15 @@ class Table:
 
     # ----- control-plane operations ----------------------------------
 
+    def _check_mutable(self) -> None:
+        # BMv2 (match_tables.cpp): a table with entries in the JSON is immutable.
+        if self.has_const_entries:
+            raise InvalidEntryError(f"table {self.name} has const entries and cannot be changed")
+
     def insert(self, entry: TableEntry, *, const: bool = False) -> None:
+        """Add an entry (``const``: a JSON entry, only while loading)."""
+        if not const:
+            self._check_mutable()
         key = self._check_key(entry.key)
         prio = self._check_priority(entry.priority)
         entry.args = self.check_action(entry.action, entry.args)
@@ -305,6 +313,7 @@ class Table:
         args: tuple[int, ...],
         ttl_ns: int | None = None,
     ) -> TableEntry:
+        self._check_mutable()
         entry = self._find(key, priority)
         entry.args = self.check_action(action, args)
         entry.action = action
@@ -313,7 +322,10 @@ class Table:
         return entry
 
     def delete(self, key: tuple, priority: int) -> TableEntry:
-        entry = self._find(key, priority)
+        self._check_mutable()
+        return self._remove(self._find(key, priority))
+
+    def _remove(self, entry: TableEntry) -> TableEntry:
         ident = (entry.key, entry.priority)
         del self._entries[ident]
         del self._order[ident]
@@ -357,7 +369,7 @@ class Table:
     def clear(self) -> None:
         """Remove every entry the control plane added (const entries stay)."""
         for ident in [i for i in self._entries if i not in self._const]:
-            self.delete(*ident)
+            self._remove(self._entries[ident])
 
     # ----- indexes and lookup -----------------------------------------
 

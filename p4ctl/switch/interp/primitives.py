@@ -39,6 +39,9 @@ __all__ = ["ActionCompiler", "TargetInfo"]
 #: simple_switch's default drop port (targets/simple_switch/simple_switch.h).
 DROP_PORT = 511
 
+#: Primitive steps one action may take (loops in actions jump backwards).
+MAX_ACTION_STEPS = 1 << 16
+
 # ActionPrimitive signatures (targets/simple_switch/primitives.cpp, core/primitives.cpp).
 _NPARAMS = {
     "assign": 2, "modify_field": 2, "assign_VL": 2, "assign_header": 2, "copy_header": 2,
@@ -110,9 +113,12 @@ class ActionCompiler:
     def _jumping_body(self, code: Code, primitives: list[Any], where: str) -> None:
         """Actions with ``_jump``: a small program counter loop (``ActionFnEntry::execute``)."""
         n = len(primitives)
-        code("pc = 0")
+        code("pc = 0; steps = 0")
         code(f"while pc < {n}:")
         code.indent()
+        # p4c's loops are bounded; a JSON that jumps back forever must not hang the switch.
+        code("steps += 1")
+        code(f"if steps > {MAX_ACTION_STEPS}: raise PacketAbort('action loops without end')")
         for i, prim in enumerate(primitives):
             w = f"{where} primitive {i}"
             code(("if" if i == 0 else "elif") + f" pc == {i}:")

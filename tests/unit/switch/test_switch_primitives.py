@@ -476,3 +476,9 @@ def test_tcp_flags_example(doc) -> None:
     assert digest_of(pipe, tcp_packet(flags="FA")) == (1,)
     assert digest_of(pipe, tcp_packet(flags="A")) == (0,)
     assert TCP  # scapy layer used by the packet helper
+
+
+def test_action_that_jumps_back_forever_drops_the_packet(doc) -> None:
+    J.run_actions(doc, "ingress", [J.prim("_jump", H(0, 4))])
+    pipe = Pipeline.from_json(doc)
+    assert pipe.process(tcp_packet(), 1).outputs == []

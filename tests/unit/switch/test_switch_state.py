@@ -153,10 +153,24 @@ def test_default_action_rules() -> None:
         ce.set_default("drop", ())
 
 
-def test_clear_keeps_const_entries() -> None:
+def test_clear() -> None:
+    t = table([("exact", 8)])
+    t.insert(TableEntry((1,), 0, "drop", ()))
+    t.insert(TableEntry((2,), 0, "drop", ()))
+    t.clear()
+    assert len(t) == 0 and t.lookup((1,)) is None
+
+
+def test_tables_with_json_entries_are_immutable() -> None:
     t = table([("exact", 8)], has_const_entries=True)
     t.insert(TableEntry((1,), 0, "drop", ()), const=True)
-    t.insert(TableEntry((2,), 0, "drop", ()))
+    for op in (
+        lambda: t.insert(TableEntry((2,), 0, "drop", ())),
+        lambda: t.modify((1,), 0, "fwd", (1,)),
+        lambda: t.delete((1,), 0),
+    ):
+        with pytest.raises(InvalidEntryError, match="const entries"):
+            op()
     t.clear()
     assert [e.key for e in t.entries()] == [(1,)]
     assert t.is_const_entry(t.get((1,), 0))
