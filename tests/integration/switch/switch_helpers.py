@@ -114,12 +114,26 @@ def write_errors(e: grpc.aio.AioRpcError) -> list[p4r.Error]:
     raise AssertionError("no grpc-status-details-bin in the trailers")
 
 
+class _End:
+    """The stream ended: with this code (OK for a clean end)."""
+
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self.code = code
+
+
 class Stream:
-    """One StreamChannel: send requests, receive responses."""
+    """One StreamChannel: send requests, receive responses.
+
+    A background task reads the stream into a queue, so waiting for a
+    message with a timeout never cancels the RPC itself.
+    """
 
     def __init__(self, stub: p4runtime_pb2_grpc.P4RuntimeStub) -> None:
         self._out: asyncio.Queue[p4r.StreamMessageRequest | None] = asyncio.Queue()
+        self._in: asyncio.Queue[p4r.StreamMessageResponse | _End] = asyncio.Queue()
         self.call = stub.StreamChannel(self._requests())
+        self._pump_task = asyncio.create_task(self._pump())
+        self.ended: _End | None = None
 
     async def _requests(self) -> AsyncIterator[p4r.StreamMessageRequest]:
         while True:
@@ -127,6 +141,19 @@ class Stream:
             if msg is None:
                 return
             yield msg
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                msg = await self.call.read()
+                if msg is grpc.aio.EOF:
+                    self._in.put_nowait(_End(await self.call.code()))
+                    return
+                self._in.put_nowait(msg)
+        except grpc.aio.AioRpcError as e:
+            self._in.put_nowait(_End(e.code()))
+        except asyncio.CancelledError:
+            self._in.put_nowait(_End(grpc.StatusCode.CANCELLED))
 
     def send(self, msg: p4r.StreamMessageRequest) -> None:
         self._out.put_nowait(msg)
@@ -142,8 +169,10 @@ class Stream:
         self.send(p4r.StreamMessageRequest(arbitration=arb))
 
     async def recv(self, timeout: float = 10.0) -> p4r.StreamMessageResponse:
-        msg = await asyncio.wait_for(self.call.read(), timeout)
-        assert msg is not grpc.aio.EOF, "stream ended"
+        msg = await asyncio.wait_for(self._in.get(), timeout)
+        if isinstance(msg, _End):
+            self.ended = msg
+            raise AssertionError(f"stream ended with {msg.code}")
         return msg
 
     async def recv_kind(self, kind: str, timeout: float = 10.0) -> p4r.StreamMessageResponse:
@@ -158,25 +187,23 @@ class Stream:
     async def nothing(self, wait: float = 0.3) -> bool:
         """True if no message arrives within ``wait`` seconds."""
         try:
-            msg = await asyncio.wait_for(self.call.read(), wait)
+            msg = await asyncio.wait_for(self._in.get(), wait)
         except TimeoutError:
             return True
         raise AssertionError(f"unexpected stream message: {msg}")
 
-    async def status(self) -> grpc.StatusCode:
+    async def status(self, timeout: float = 10.0) -> grpc.StatusCode:
         """Wait for the stream to end; its final code."""
-        try:
-            while True:
-                msg = await self.call.read()
-                if msg is grpc.aio.EOF:
-                    break
-        except grpc.aio.AioRpcError as e:
-            return e.code()
-        return await self.call.code()
+        while True:
+            msg = await asyncio.wait_for(self._in.get(), timeout)
+            if isinstance(msg, _End):
+                self.ended = msg
+                return msg.code
 
     def close(self) -> None:
         self._out.put_nowait(None)
         self.call.cancel()
+        self._pump_task.cancel()
 
 
 class Client:
