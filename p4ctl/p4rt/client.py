@@ -111,6 +111,7 @@ _STOP_CODES = frozenset(
 _FATAL_CONNECT_CODES = frozenset(
     {
         grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
         grpc.StatusCode.FAILED_PRECONDITION,
         grpc.StatusCode.PERMISSION_DENIED,
         grpc.StatusCode.UNIMPLEMENTED,

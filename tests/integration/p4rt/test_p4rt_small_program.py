@@ -26,6 +26,7 @@ from p4ctl.p4rt import (
     IdleTimeoutNotification,
     MastershipEvent,
     P4RuntimeClient,
+    P4RuntimeError,
     PacketIn,
     PipelineConfig,
     RegisterError,
@@ -222,3 +223,12 @@ async def test_backup_write_is_refused_by_the_server(target: Target, client: P4R
         assert result.statuses[0].code is grpc.StatusCode.PERMISSION_DENIED
     finally:
         await backup.close()
+
+
+async def test_wrong_device_id_fails_at_once(target: Target) -> None:
+    if target.kind == "bmv2":
+        pytest.skip("PI creates a device for any id it is asked about")
+    stranger = P4RuntimeClient(target.grpc_address, 99)
+    with pytest.raises(P4RuntimeError) as info:
+        await stranger.connect(timeout=60)
+    assert info.value.code is grpc.StatusCode.NOT_FOUND
