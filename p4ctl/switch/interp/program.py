@@ -282,7 +282,7 @@ class Program:
                 c = self._fresh()
                 c.plen = ingress_size
                 c.ilen = p.ilen
-                self._set(c, sm["ingress_port"], f[sm["ingress_port"].slot])
+                self._set(c, sm["ingress_port"], port)  # the port it came in on
                 cpos, _err = self._parse(c, raw)
                 c.payload = raw[cpos:]
                 self._verify(c)
