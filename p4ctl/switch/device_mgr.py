@@ -61,7 +61,21 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DeviceMgr", "load_pipeline"]
 
-U = p4runtime_pb2.Update
+class U:
+    """Update types as plain ints (protobuf enum wrappers are slow on the write path)."""
+
+    UNSPECIFIED = p4runtime_pb2.Update.UNSPECIFIED
+    INSERT = p4runtime_pb2.Update.INSERT
+    MODIFY = p4runtime_pb2.Update.MODIFY
+    DELETE = p4runtime_pb2.Update.DELETE
+    Type = p4runtime_pb2.Update.Type
+
+
+_TABLE_ONLY = SCOPE.TABLE_ONLY
+_DEFAULT_ONLY = SCOPE.DEFAULT_ONLY
+_COUNTS_PACKETS = (UNIT.PACKETS, UNIT.BOTH)
+_COUNTS_BYTES = (UNIT.BYTES, UNIT.BOTH)
+
 SetAction = p4runtime_pb2.SetForwardingPipelineConfigRequest
 GetType = p4runtime_pb2.GetForwardingPipelineConfigRequest
 Send = Callable[[p4runtime_pb2.StreamMessageResponse], None]
@@ -498,11 +512,11 @@ class DeviceMgr:
         scope = tm.actions.get(action_id)
         if scope is None:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid action for table")
-        if scope == SCOPE.TABLE_ONLY and te.is_default_action:
+        if scope == _TABLE_ONLY and te.is_default_action:
             raise P4RuntimeError(
                 Code.PERMISSION_DENIED, "Cannot use TABLE_ONLY action as default action"
             )
-        if scope == SCOPE.DEFAULT_ONLY and not te.is_default_action:
+        if scope == _DEFAULT_ONLY and not te.is_default_action:
             raise P4RuntimeError(
                 Code.PERMISSION_DENIED, "Cannot use DEFAULT_ONLY action in table entry"
             )
@@ -540,9 +554,9 @@ class DeviceMgr:
 
     def _set_counters(self, unit: int, target, data: p4runtime_pb2.CounterData) -> None:
         # PI writes only the counter's unit; BMv2 keeps the other value.
-        if unit in (UNIT.PACKETS, UNIT.BOTH):
+        if unit in _COUNTS_PACKETS:
             target.packets = data.packet_count
-        if unit in (UNIT.BYTES, UNIT.BOTH):
+        if unit in _COUNTS_BYTES:
             target.bytes = data.byte_count
 
     def _table_insert(self, tm: TableMap, te: p4runtime_pb2.TableEntry) -> None:
@@ -556,12 +570,6 @@ class DeviceMgr:
         counters = self._direct_counter_values(tm, te)
         supports_idle = self._validate_ttl(tm, te)
         table = tm.table
-        existing = table.get(key, priority)
-        if existing is not None and not table.is_const_entry(existing):
-            raise P4RuntimeError(
-                Code.ALREADY_EXISTS,
-                "Match entry exists, use MODIFY if you wish to change action",
-            )
         entry = TableEntry(
             key=key,
             priority=priority,
@@ -577,9 +585,17 @@ class DeviceMgr:
             self._set_counters(dc.unit, entry, counters)
         try:
             table.insert(entry)
-        except (TableFullError, DuplicateEntryError):
-            # BMv2 reports a full table (and a clash with a const entry) as a
-            # generic target error, which PI maps to UNKNOWN.
+        except DuplicateEntryError:
+            existing = table.get(key, priority)
+            if existing is None or not table.is_const_entry(existing):
+                raise P4RuntimeError(
+                    Code.ALREADY_EXISTS,
+                    "Match entry exists, use MODIFY if you wish to change action",
+                ) from None
+            # PI does not know const entries: BMv2 refuses the clash as a target error.
+            raise P4RuntimeError(Code.UNKNOWN, "Error when adding match entry to target") from None
+        except TableFullError:
+            # BMv2 reports a full table as a generic target error; PI maps it to UNKNOWN.
             raise P4RuntimeError(Code.UNKNOWN, "Error when adding match entry to target") from None
         except InvalidEntryError as e:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, str(e)) from None
@@ -681,9 +697,9 @@ class DeviceMgr:
         if utype == U.DELETE:  # PI resets the counter (both units)
             packets = nbytes = 0
         else:
-            if cm.unit in (UNIT.PACKETS, UNIT.BOTH):
+            if cm.unit in _COUNTS_PACKETS:
                 packets = ce.data.packet_count
-            if cm.unit in (UNIT.BYTES, UNIT.BOTH):
+            if cm.unit in _COUNTS_BYTES:
                 nbytes = ce.data.byte_count
         cm.array.write(index, packets, nbytes)
 

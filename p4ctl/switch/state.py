@@ -27,6 +27,7 @@ Semantics follow BMv2 (p4lang/behavioral-model):
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -142,6 +143,9 @@ class Table:
     ``lookup`` is chosen once, from the match kinds, so the packet path does a
     single dict probe for exact tables, one probe per prefix length for LPM
     tables and a priority-ordered scan for ternary/range/optional tables.
+
+    Not thread-safe: control-plane calls and packet processing must run in one
+    thread (the switch's event loop) or under one lock.
     """
 
     def __init__(
@@ -201,6 +205,7 @@ class Table:
             self._mode = "scan"
             # (entry, [(mask, value) or (lo, hi, None)...]) sorted by priority
             self._scan: list[tuple[TableEntry, tuple]] = []
+            self._scan_order: list[tuple[int, int]] = []  # (-priority, seq), sorted like _scan
             self.lookup = self._lookup_scan
 
     # ----- validation ---------------------------------------------------
@@ -327,10 +332,10 @@ class Table:
 
     def _remove(self, entry: TableEntry) -> TableEntry:
         ident = (entry.key, entry.priority)
+        self._index_remove(entry)
         del self._entries[ident]
         del self._order[ident]
         self._const.discard(ident)
-        self._index_remove(entry)
         return entry
 
     def get(self, key: tuple, priority: int) -> TableEntry | None:
@@ -384,8 +389,11 @@ class Table:
                 self._rebuild_lpm_order()
             bucket[self._lpm_ident(key)] = entry
         else:
-            self._scan.append((entry, self._compile_scan_key(key)))
-            self._sort_scan()
+            # Highest P4Runtime priority first; the earlier entry wins a tie (BMv2).
+            rank = (-prio, self._order[(key, prio)])
+            i = bisect.bisect(self._scan_order, rank)
+            self._scan_order.insert(i, rank)
+            self._scan.insert(i, (entry, self._compile_scan_key(key)))
 
     def _index_remove(self, entry: TableEntry) -> None:
         key = entry.key
@@ -399,7 +407,10 @@ class Table:
                 del self._lpm[pl]
                 self._rebuild_lpm_order()
         else:
-            self._scan = [s for s in self._scan if s[0] is not entry]
+            rank = (-entry.priority, self._order[(key, entry.priority)])
+            i = bisect.bisect_left(self._scan_order, rank)
+            del self._scan[i]
+            del self._scan_order[i]
 
     def _lpm_ident(self, key: tuple) -> tuple:
         p = self._lpm_pos
@@ -435,11 +446,6 @@ class Table:
             else:  # range
                 out.append((True, el[0], el[1]))
         return tuple(out)
-
-    def _sort_scan(self) -> None:
-        order = self._order
-        # Highest P4Runtime priority first; the earlier entry wins a tie (BMv2).
-        self._scan.sort(key=lambda s: (-s[0].priority, order[(s[0].key, s[0].priority)]))
 
     def _lookup_scan(self, values: tuple) -> TableEntry | None:
         for entry, matchers in self._scan:
