@@ -180,6 +180,9 @@ class Table:
         kinds = {f.match_type for f in match_fields}
         self.requires_priority = bool(kinds & {"ternary", "range", "optional"})
         self._widths = [f.bitwidth for f in match_fields]
+        self._exact_limits: tuple[int, ...] | None = None
+        if all(f.match_type == "exact" for f in match_fields):
+            self._exact_limits = tuple(_mask(f.bitwidth) for f in match_fields)
         self._kinds = [f.match_type for f in match_fields]
         # (key, priority) -> entry, in insertion order (modify keeps the place).
         self._entries: dict[tuple, TableEntry] = {}
@@ -215,6 +218,13 @@ class Table:
             raise InvalidEntryError(
                 f"table {self.name}: key must be a tuple of {len(self.match_fields)} elements"
             )
+        if self._exact_limits is not None:
+            # Fast path for exact keys (the flow table): plain ints within their widths.
+            for el, limit in zip(key, self._exact_limits, strict=True):
+                if type(el) is not int or el < 0 or el > limit:
+                    break
+            else:
+                return key
         out = []
         for mf, el in zip(self.match_fields, key, strict=True):
             w, what = mf.bitwidth, f"table {self.name} field {mf.name}"
