@@ -1,0 +1,79 @@
+"""The ``p4ctl switch`` entry point (p4ctl.switch.main) run as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+
+import grpc
+from p4.v1 import p4runtime_pb2 as p4r
+from p4.v1 import p4runtime_pb2_grpc
+from switch_helpers import FIXTURES, P4INFO
+
+RUNNER = (
+    "import argparse, asyncio, logging, sys\n"
+    "from p4ctl.switch import main\n"
+    "logging.basicConfig(level=logging.INFO)\n"
+    "p = argparse.ArgumentParser()\n"
+    "main.add_arguments(p)\n"
+    "sys.exit(asyncio.run(main.run(p.parse_args(sys.argv[1:]))))\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-c", RUNNER, *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def test_runs_with_a_preloaded_pipeline_and_stops_on_sigterm() -> None:
+    grpc_port, thrift_port = _free_port(), _free_port()
+    proc = await _spawn(
+        "--grpc-address", f"127.0.0.1:{grpc_port}",
+        "--thrift-address", f"127.0.0.1:{thrift_port}",
+        "--p4info", str(FIXTURES / "switch_test.p4info.txtpb"),
+        "--json", str(FIXTURES / "switch_test.json"),
+        "--device-id", "3",
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            await asyncio.wait_for(channel.channel_ready(), 60)
+            stub = p4runtime_pb2_grpc.P4RuntimeStub(channel)
+            resp = await stub.GetForwardingPipelineConfig(
+                p4r.GetForwardingPipelineConfigRequest(device_id=3)
+            )
+            assert resp.config.p4info == P4INFO
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, out.decode()
+    text = out.decode()
+    assert "P4Runtime server listening" in text
+    assert "software switch stopped" in text
+
+
+async def test_missing_pipeline_files_exit_2(tmp_path) -> None:
+    proc = await _spawn("--pipeline", str(tmp_path), "--no-thrift",
+                        "--grpc-address", "127.0.0.1:0")
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert b"not found" in out
+
+
+async def test_bad_interface_syntax_is_a_usage_error() -> None:
+    proc = await _spawn("-i", "eth0")
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert b"PORT@IFNAME" in out
