@@ -379,7 +379,7 @@ class ActionCompiler:
                 f"if 0 <= _i < {reg.size}:",
                 "    " + ex.store(dst, src),
                 "else:",
-                f"    _oob({('register_read ' + reg.name)!r}, _i)",
+                f"    _oob({self.ns.bind('M', 'register_read ' + reg.name)}, _i)",
             ]
         if op == "register_write":
             reg = self._register_param(params[0], where)
@@ -391,7 +391,7 @@ class ActionCompiler:
                 f"if 0 <= _i < {reg.size}:",
                 f"    {cells}[_i] = {ex.wrapped(src, reg.bitwidth, False)}",
                 "else:",
-                f"    _oob({('register_write ' + reg.name)!r}, _i)",
+                f"    _oob({self.ns.bind('M', 'register_write ' + reg.name)}, _i)",
             ]
         if op == "truncate":
             n = self.data_param(params[0], where)
@@ -426,7 +426,7 @@ class ActionCompiler:
             f"if 0 <= _i < {ctr.size}:",
             f"    {pk}[_i] += 1; {by}[_i] += p.ilen",
             "else:",
-            f"    _oob({('count ' + ctr.name)!r}, _i)",
+            f"    _oob({self.ns.bind('M', 'count ' + ctr.name)}, _i)",
         ]
 
     def _assign_vl(self, params: list[Any], where: str) -> list[str]:
