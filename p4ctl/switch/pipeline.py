@@ -79,7 +79,7 @@ class Pipeline:
             program = Program(d, layout, md)
         except PipelineError:
             raise
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
             raise PipelineError(f"malformed BMv2 JSON: {exc!r}") from None
         return cls(d, layout, md, program)
 
