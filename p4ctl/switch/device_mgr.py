@@ -389,6 +389,9 @@ class DeviceMgr:
                 results.append(None)
             except P4RuntimeError as e:
                 results.append(e)
+            except Exception as e:  # a bug here must not take the other updates down
+                log.exception("update %d failed unexpectedly", len(results))
+                results.append(P4RuntimeError(Code.INTERNAL, f"internal error: {e!r}"))
         return results
 
     def _write_one(self, update: p4runtime_pb2.Update) -> None:

@@ -156,6 +156,9 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
             if len(batch.entities):
                 yield batch
             await context.abort(grpc_code(e.code), e.message)
+        except Exception as e:  # a bug must still give the client a clear answer
+            log.exception("Read failed unexpectedly")
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {e!r}")
         if len(batch.entities) or sent == 0:
             yield batch
 
