@@ -220,6 +220,33 @@ async def _call_handler(handler: Handler, item: Any) -> None:
         await result
 
 
+_STATUS_TASK = "_AioCall._handle_status_once_received"
+
+
+def _status_tasks() -> set[asyncio.Task[Any]]:
+    """gRPC's pending per-call status tasks on this loop."""
+    return {
+        t for t in asyncio.all_tasks()
+        if not t.done() and getattr(t.get_coro(), "__qualname__", "") == _STATUS_TASK
+    }
+
+
+async def _finish_call(call: Any, status_tasks: set[asyncio.Task[Any]] | None = None) -> None:
+    """Wait (briefly) until gRPC has wound up a cancelled call.
+
+    gRPC answers a cancelled call's status at once, but finishes the call in
+    a task of its own (``_AioCall._handle_status_once_received``) once the core
+    confirms; ``status_tasks`` are those of this call (taken by the caller
+    around the call's start), awaited for up to a second so that nothing of
+    the client outlives :meth:`P4RuntimeClient.close` or an abandoned read.
+    """
+    with contextlib.suppress(Exception):
+        await call.code()
+    if status_tasks:
+        await asyncio.wait(status_tasks, timeout=1.0)
+    await asyncio.sleep(0)
+
+
 def _varint_len(n: int) -> int:
     return (max(n.bit_length(), 1) + 6) // 7
 
@@ -273,6 +300,7 @@ class P4RuntimeClient:
         self._ready = asyncio.Event()
         self._connect_error: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._run_task: asyncio.Task[Any] | None = None
         self._mastership_handlers: list[Handler] = []
         self._digest_handlers: dict[str | None, list[tuple[Handler, bool]]] = {}
         self._idle_handlers: list[Handler] = []
@@ -361,7 +389,7 @@ class P4RuntimeClient:
             raise ClientClosedError()
         if not self._started:
             self._started = True
-            self._spawn(self._run(), "session")
+            self._run_task = self._spawn(self._run(), "session")
             self._spawn(self._event_worker(), "mastership events")
             for i in range(max(1, self.options.digest_concurrency)):
                 self._spawn(self._digest_worker(), f"digests {i}")
@@ -385,10 +413,22 @@ class P4RuntimeClient:
             raise error
 
     async def close(self) -> None:
-        """Stop everything: the session, the workers, the channel. Idempotent."""
+        """Stop everything: the session, the workers, the channel. Idempotent.
+
+        The stream is ended gracefully first (half-close, and the server ends
+        it): a cancelled gRPC call is wound up by gRPC in a task of its own
+        some time later, which would outlive this method.
+        """
         self._closing = True
         self._primary = False
         self._ready.set()
+        session, run_task = self._session, self._run_task
+        if session is not None and session.call is not None and not session.call.done():
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0), session.write_lock:
+                    await session.call.done_writing()
+            if run_task is not None and run_task is not asyncio.current_task():
+                await asyncio.wait({run_task}, timeout=2.0)
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
@@ -415,7 +455,8 @@ class P4RuntimeClient:
                 session = await self._open_session()
                 attempt = 0
                 await self._read_stream(session)
-                log.warning("%s: stream closed by the server", self.address)
+                if not self._closing:
+                    log.warning("%s: stream closed by the server", self.address)
             except asyncio.CancelledError:
                 raise
             except (grpc.aio.AioRpcError, P4RuntimeError) as exc:
@@ -531,8 +572,10 @@ class P4RuntimeClient:
             )
 
     async def _close_session(self, session: _Session) -> None:
-        if session.call is not None:
-            session.call.cancel()
+        call = session.call
+        if call is not None and not call.done():
+            call.cancel()
+            await _finish_call(call)
         with contextlib.suppress(Exception):
             await session.channel.close(grace=None)
         self._open_sessions.discard(session)
@@ -982,15 +1025,21 @@ class P4RuntimeClient:
             else:
                 req.entities.append(entity.to_proto(self._require_p4info()))
         stub = self._stub("Read")
+        before = _status_tasks()
         call = stub.Read(req)
+        mine: set[asyncio.Task[Any]] = set()
         try:
             async for reply in call:
+                if not mine:
+                    mine = _status_tasks() - before
                 for entity in reply.entities:
                     yield entity
         except grpc.aio.AioRpcError as exc:
             raise P4RuntimeError.from_rpc_error(exc, "Read") from None
         finally:
-            call.cancel()
+            if not call.done():
+                call.cancel()
+                await _finish_call(call, mine or (_status_tasks() - before))
 
     async def read(
         self, entities: Entity | p4runtime_pb2.Entity | Iterable[Entity | p4runtime_pb2.Entity]

@@ -12,12 +12,14 @@ the real program.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from pathlib import Path
 
 import grpc
 import pytest
-from p4rt_helpers import Target, eventually
+from p4.v1 import p4runtime_pb2
+from p4rt_helpers import Target, eventually, leaked_tasks
 
 from p4ctl.p4rt import (
     CounterData,
@@ -30,6 +32,7 @@ from p4ctl.p4rt import (
     PacketIn,
     PipelineConfig,
     RegisterError,
+    StreamError,
     TableEntry,
     Ternary,
     delete,
@@ -232,3 +235,34 @@ async def test_wrong_device_id_fails_at_once(target: Target) -> None:
     with pytest.raises(P4RuntimeError) as info:
         await stranger.connect(timeout=60)
     assert info.value.code is grpc.StatusCode.NOT_FOUND
+
+
+async def test_stream_error_with_the_offending_packet(target: Target, client: P4RuntimeClient
+                                                      ) -> None:
+    if target.kind == "bmv2":
+        pytest.skip("PI reports stream errors only when its server configuration enables them")
+    errors: list[StreamError] = []
+    client.on_stream_error(errors.append)
+    raw = p4runtime_pb2.StreamMessageRequest()
+    raw.packet.payload = b"\xff" * 20
+    raw.packet.metadata.add(metadata_id=99, value=b"\x01")  # not in the P4Info
+    await client._stream_send(raw)
+    await eventually(lambda: errors, "a stream error")
+    assert errors[0].kind == "packet_out" and errors[0].canonical_code != 0
+    assert errors[0].offending.payload == b"\xff" * 20
+    assert client.stats.stream_errors == 1 and client.is_primary
+
+
+async def test_close_leaves_nothing_running(isolated_address: str, small: PipelineConfig) -> None:
+    before = set(asyncio.all_tasks())
+    client = P4RuntimeClient(isolated_address, 1, pipeline=small)
+    client.on_digest(lambda d: None)
+    client.on_idle_timeout(lambda n: None)
+    await client.connect()
+    assert leaked_tasks(before)  # its session and workers
+    assert (await client.insert([l2(n, "drop") for n in range(3)])).ok
+    async with contextlib.aclosing(client.read_table_entries("l2")) as entries:
+        async for _ in entries:
+            break  # abandoned half-way
+    await client.close()
+    assert leaked_tasks(before) == []
