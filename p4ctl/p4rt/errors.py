@@ -64,6 +64,7 @@ class ErrorKind(enum.Enum):
     NOT_FOUND = "not found"
     INVALID = "invalid argument"
     NOT_PRIMARY = "not primary"
+    NOT_PERMITTED = "not permitted"
     NO_PIPELINE = "no pipeline"
     UNAVAILABLE = "unavailable"
     UNIMPLEMENTED = "unimplemented"
@@ -87,10 +88,17 @@ _KIND_BY_CODE = {
 }
 
 
-def classify(code: grpc.StatusCode, message: str = "") -> ErrorKind:
-    """The :class:`ErrorKind` of a status; BMv2's full-table UNKNOWN is TABLE_FULL."""
+def classify(code: grpc.StatusCode, message: str = "", *, per_update: bool = False) -> ErrorKind:
+    """The :class:`ErrorKind` of a status; BMv2's full-table UNKNOWN is TABLE_FULL.
+
+    PERMISSION_DENIED for a whole RPC means "not primary"; for one update of a
+    batch it means the entry itself is not allowed (PI: a ``@defaultonly``
+    action in an entry, a change of a ``const`` default action).
+    """
     if code is grpc.StatusCode.UNKNOWN:
         return ErrorKind.TABLE_FULL if BMV2_TABLE_FULL_MESSAGE in message else ErrorKind.OTHER
+    if per_update and code is grpc.StatusCode.PERMISSION_DENIED:
+        return ErrorKind.NOT_PERMITTED
     return _KIND_BY_CODE.get(code, ErrorKind.OTHER)
 
 
@@ -114,11 +122,18 @@ class UpdateStatus:
 
     @classmethod
     def of(
-        cls, code: grpc.StatusCode, message: str = "", space: str = "", target_code: int = 0
+        cls,
+        code: grpc.StatusCode,
+        message: str = "",
+        space: str = "",
+        target_code: int = 0,
+        *,
+        per_update: bool = False,
     ) -> UpdateStatus:
         if code is grpc.StatusCode.OK:
             return OK
-        return cls(code, message, space, target_code, classify(code, message))
+        kind = classify(code, message, per_update=per_update)
+        return cls(code, message, space, target_code, kind)
 
     def __str__(self) -> str:
         if self.ok:
@@ -200,6 +215,7 @@ def decode_write_error(error: grpc.RpcError, count: int) -> tuple[list[UpdateSta
                     p4error.message,
                     p4error.space,
                     p4error.code,
+                    per_update=True,
                 )
             )
         else:

@@ -62,6 +62,13 @@ def test_bmv2_full_table_is_table_full() -> None:
     assert classify(grpc.StatusCode.UNKNOWN, "something else") is ErrorKind.OTHER
 
 
+def test_permission_denied_for_one_update_is_not_permitted() -> None:
+    details = [p4runtime_pb2.Error(canonical_code=7, message="default-only action"),
+               p4runtime_pb2.Error(canonical_code=0)]
+    statuses, _ = decode_write_error(rpc_error(grpc.StatusCode.UNKNOWN, "", details), 2)
+    assert statuses[0].kind is ErrorKind.NOT_PERMITTED and statuses[1].ok
+
+
 def test_rpc_wide_errors_apply_to_every_update() -> None:
     statuses, detailed = decode_write_error(
         rpc_error(grpc.StatusCode.PERMISSION_DENIED, "Not primary", None), 2
