@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 __all__ = ["SoftwareSwitch", "load_p4info"]
 
 DEFAULT_CPU_PORT = 255
+#: Pipeline failures logged with a traceback; later ones are only counted.
+LOGGED_PROCESS_ERRORS = 10
 
 
 def load_p4info(path: str | Path) -> p4info_pb2.P4Info:
@@ -210,7 +212,10 @@ class SoftwareSwitch:
             outputs = self.device_mgr.process(packet, port)
         except Exception:
             self.process_errors += 1
-            log.exception("pipeline failed on a %d-byte packet from port %d", len(packet), port)
+            if self.process_errors <= LOGGED_PROCESS_ERRORS:
+                log.exception(
+                    "pipeline failed on a %d-byte packet from port %d", len(packet), port
+                )
             return
         cpu = self.cpu_port
         for egress, out in outputs:

@@ -155,6 +155,7 @@ class DigestEngine:
         self._send = send
         self._by_id: dict[int, _DigestState] = {}
         self._by_name: dict[str, _DigestState] = {}
+        self._unknown: set[str] = set()
         #: samples dropped because no DigestEntry enabled their digest
         self.dropped_unconfigured = 0
         #: samples suppressed by the de-duplication cache
@@ -174,7 +175,9 @@ class DigestEngine:
         """A ``generate_digest`` from the pipeline (learn list name, field values)."""
         state = self._by_name.get(name)
         if state is None:
-            log.warning("digest %r from the pipeline is not in the P4Info; dropped", name)
+            if name not in self._unknown:
+                self._unknown.add(name)
+                log.warning("digest %r from the pipeline is not in the P4Info: dropped", name)
             return
         state.learn_list.add(tuple(values))  # type: ignore[union-attr]
 
