@@ -253,9 +253,9 @@ class ThriftRegisters:
         except P4InfoError as exc:
             raise RegisterError(str(exc)) from None
         width = reg.bitwidth
-        if width is None:
+        if width is None or getattr(reg.type, "signed", False):
             raise RegisterError(
-                f"register {reg.name} is not a bit string: not on BMv2's Thrift API"
+                f"register {reg.name} is {reg.type.describe()}: this backend handles bit<W> only"
             )
         if width > 64:
             raise RegisterError(
