@@ -22,6 +22,7 @@ from p4.v1 import p4runtime_pb2
 from p4rt_helpers import Target, eventually, leaked_tasks
 
 from p4ctl.p4rt import (
+    ClientOptions,
     CounterData,
     DigestList,
     ErrorKind,
@@ -266,3 +267,20 @@ async def test_close_leaves_nothing_running(isolated_address: str, small: Pipeli
             break  # abandoned half-way
     await client.close()
     assert leaked_tasks(before) == []
+
+
+async def test_batches_split_by_count_and_by_size(target: Target, small: PipelineConfig) -> None:
+    client = target.client(small, election_id=(0, 10),
+                           options=ClientOptions(max_request_bytes=200))
+    await client.connect()
+    try:
+        acl = [TableEntry("acl", {"ether_type": Ternary(t, 0xFFFF)}, "drop", priority=1)
+               for t in range(8)]
+        by_size = await client.insert(acl)
+        assert by_size.ok and by_size.requests > 1
+        assert (await client.delete(acl)).ok
+        by_count = await client.write([insert(e) for e in acl], max_updates_per_request=3)
+        assert by_count.ok and by_count.requests == 3
+        assert len([e async for e in client.read_table_entries("acl")]) == 8
+    finally:
+        await client.close()
