@@ -83,11 +83,6 @@ control FlowIngress(inout headers_t hdr, inout local_metadata_t meta,
     @id(9)
     register<bit<32>>(OVERFLOW_ENTRIES) ovf_nat_ports;   /* new src_port ++ new dst_port */
 
-    @id(1)
-    action drop() {
-        mark_to_drop(standard_metadata);
-    }
-
     @id(2)
     action set_vrf(bit<16> vrf) {
         meta.key.vrf = vrf;
@@ -244,7 +239,11 @@ control FlowIngress(inout headers_t hdr, inout local_metadata_t meta,
         if (flow_table.apply().hit) {
             meta.matched = 1;
         } else {
-            meta.ovf_bucket = meta.bucket_hash % OVERFLOW_BUCKETS;
+            /* The overflow list: bucket_hash % OVERFLOW_BUCKETS. BMv2 has no
+             * run-time modulo; its hash computes base + H % max, and the
+             * identity hash of the 32-bit bucket hash is the hash itself. */
+            hash(meta.ovf_bucket, HashAlgorithm.identity, 32w0, { meta.bucket_hash },
+                 (bit<32>) OVERFLOW_BUCKETS);
             OVF_PROBE(0)
             OVF_PROBE(1)
             OVF_PROBE(2)

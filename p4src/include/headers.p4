@@ -13,6 +13,7 @@ typedef bit<9> port_t;
  * flow table as if received on ingress_port (so it follows the flow's action
  * once installed). Byte aligned: 9 + 9 + 8 + 6 = 32 bits. */
 @controller_header("packet_out")
+@id(1)
 header packet_out_t {
     port_t egress_port;
     port_t ingress_port;
@@ -23,6 +24,7 @@ header packet_out_t {
 /* Packet-in to the controller (hold mode): the original ingress port and why.
  * 9 + 8 + 7 = 24 bits. */
 @controller_header("packet_in")
+@id(2)
 header packet_in_t {
     port_t ingress_port;
     bit<8> reason;
@@ -107,7 +109,9 @@ struct flow_key_t {
 
 /* New-flow digest: a packet missed the main table and the overflow area. The
  * controller computes the same bucket hash; carrying the switch's value lets
- * tests compare the two. No per-packet field, so PI's de-duplication works. */
+ * tests compare the two. No per-packet field, so PI's de-duplication works.
+ * v1model takes no @id for digests: p4c derives the P4Info id from the
+ * struct's name, so the id is stable as long as the name is. */
 struct new_flow_digest_t {
     bit<16> vrf;
     ipv4_addr_t src_addr;
