@@ -47,6 +47,7 @@ class TableKeySpec:
 class Metadata:
     actions: dict[str, ActionInfo] = field(default_factory=dict)
     actions_by_id: dict[int, dict[str, Any]] = field(default_factory=dict)
+    action_infos: dict[int, ActionInfo] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     table_json: dict[str, dict[str, Any]] = field(default_factory=dict)
     table_keys: dict[str, list[TableKeySpec]] = field(default_factory=dict)
@@ -86,9 +87,18 @@ class Metadata:
             if aid in self.actions_by_id:
                 raise PipelineError(f"action {name}: duplicate action id {aid}")
             self.actions_by_id[aid] = a
-            # Two actions can share a name in principle; the id map is authoritative
-            # for the packet path and the name map is what the control plane uses.
-            self.actions[name] = ActionInfo(name, aid, params)
+            info = ActionInfo(name, aid, params)
+            self.action_infos[aid] = info
+            # p4c emits two actions of one name when a table action is also
+            # called directly from a control: the table's copy keeps the
+            # parameters, the direct call's copy has them inlined (no
+            # runtime_data). The id map is authoritative for the packet path
+            # and each table resolves names among its own action_ids, as
+            # BMv2's P4Objects does; the global name map keeps the copy with
+            # the declared parameters (what the P4Info describes).
+            known = self.actions.get(name)
+            if known is None or len(params) > len(known.params):
+                self.actions[name] = info
 
     def action_name(self, aid: Any, where: str) -> str:
         a = self.actions_by_id.get(aid)
@@ -167,11 +177,16 @@ class Metadata:
         ids = t.get("action_ids")
         if ids is None:
             raise PipelineError(f"{where}: missing attribute 'action_ids'")
+        table_actions: dict[str, ActionInfo] = {}
         for aid in ids:
-            action_names.append(self.action_name(aid, where))
+            aname = self.action_name(aid, where)
+            action_names.append(aname)
+            table_actions[aname] = self.action_infos[aid]
         de = t.get("default_entry")
         if de is not None:
-            dname = self.action_name(need(de, "action_id", f"{where} default_entry"), where)
+            did = need(de, "action_id", f"{where} default_entry")
+            dname = self.action_name(did, where)
+            table_actions.setdefault(dname, self.action_infos[did])
             dargs = tuple(hexstr(v, where) for v in de.get("action_data") or [])
             const_default = bool(de.get("action_const", False))
             const_entry = bool(de.get("action_entry_const", False)) and "action_data" in de
@@ -185,7 +200,7 @@ class Metadata:
             match_fields=mfs,
             size=need(t, "max_size", where, int),
             action_names=action_names,
-            actions=self.actions,
+            actions=table_actions,
             default_action=(dname, dargs),
             support_timeout=bool(t.get("support_timeout", False)),
             const_default=const_default,

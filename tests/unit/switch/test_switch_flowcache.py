@@ -87,7 +87,8 @@ def test_hit_forwards_counts_and_tracks_tcp_state(pipe: Pipeline) -> None:
     assert pipe.registers["FlowIngress.flow_last_seen"].read(7) == 5000
     fin = tcp_packet(flags="FA")
     res = pipe.process(fin, 1)
-    assert res.digests == [("flow_event_digest_t", (7, 0x01 | 0x08))]
+    # SYN, then an ACK after the SYN (ESTABLISHED) that carries the FIN
+    assert res.digests == [("flow_event_digest_t", (7, 0x01 | 0x04 | 0x08))]
     assert pipe.process(fin, 1).digests == []  # once per transition
 
 
