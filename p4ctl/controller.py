@@ -1,0 +1,226 @@
+"""One device's controller: the place where client, pipeline, store, agent meet.
+
+:class:`DeviceController` builds, for one configured device, the P4Runtime
+client (with the pipeline it keeps installed), the flow mapping from the
+pipeline description, the flow store, the register backend the device
+configuration names, the provider and the agent, and wires the stream's
+digests and packet-ins to the agent. On start it configures the switch's
+side of the contract: digests, the port-to-VRF table and the miss policy
+(drop, or hold mode). When the client regains mastership after a lost
+session, the switch may have lost its state, so the configuration and every
+installed flow are written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from p4ctl.agent import AgentLimits, FlowAgent
+from p4ctl.config import Config, ConfigError, DeviceConfig
+from p4ctl.config.model import seconds_to_ns
+from p4ctl.flows.batch import FlowOp, OpKind, execute
+from p4ctl.flows.key import FlowKey
+from p4ctl.flows.state import FlowState
+from p4ctl.flows.store import FlowStore
+from p4ctl.metrics import Metrics
+from p4ctl.p4rt.channel import Credentials
+from p4ctl.p4rt.client import ClientOptions, MastershipEvent, P4RuntimeClient
+from p4ctl.p4rt.device_config import PipelineConfig, bmv2_device_config
+from p4ctl.p4rt.entities import TableEntry, Update, UpdateType
+from p4ctl.p4rt.errors import ErrorKind
+from p4ctl.p4rt.registers import RegisterBackend, register_backend
+from p4ctl.pipeline import FlowMapping, PipelineSpec
+from p4ctl.policy import Policy
+from p4ctl.provider import SwitchFlowProvider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Rate:
+    """Installed flows per second between two log lines."""
+
+    last_count: int = 0
+    last_time: float = 0.0
+
+
+class DeviceController:
+    """Runs the flow cache of one device."""
+
+    def __init__(self, config: Config, device: DeviceConfig, metrics: Metrics) -> None:
+        self.config = config
+        self.device = device
+        self.metrics = metrics
+        self.spec = PipelineSpec.load(device.pipeline)
+        issues = config.check_table_sizes(
+            {"flow_entries": self.spec.sizes.flow_entries,
+             "overflow_entries": self.spec.sizes.overflow_entries,
+             "bucket_ways": self.spec.sizes.bucket_ways}
+        )
+        if issues:
+            raise ConfigError(issues)
+        p4info = self.spec.load_p4info()
+        pipeline = None
+        if device.push_pipeline:
+            pipeline = PipelineConfig.create(p4info, bmv2_device_config(self.spec.bmv2_json()))
+        self.client = P4RuntimeClient(
+            device.address,
+            device.device_id,
+            election_id=device.election_id_pair,
+            role=device.role,
+            credentials=_credentials(device),
+            p4info=p4info,
+            pipeline=pipeline,
+            options=ClientOptions(max_updates_per_request=config.flows.write_batch_size),
+        )
+        self.mapping = FlowMapping(self.spec, p4info)
+        self.store = FlowStore(self.spec.sizes)
+        self.registers: RegisterBackend = register_backend(
+            str(device.registers), client=self.client, thrift_address=device.thrift_address,
+            p4info=p4info,
+        )
+        aging = config.aging
+        self.provider = SwitchFlowProvider(
+            self.client, self.mapping, self.registers, self.store,
+            lambda key: seconds_to_ns(aging.timeout_for(key.proto, key.src_port, key.dst_port)),
+        )
+        flows = config.flows
+        self.agent = FlowAgent(
+            self.store,
+            Policy.from_config(config.policy),
+            self.provider,
+            port_vrf=device.port_vrf,
+            limits=AgentLimits(
+                max_new_flows_per_second=flows.max_new_flows_per_second,
+                max_flows_per_port=flows.max_flows_per_port,
+                max_flows_per_vrf=flows.max_flows_per_vrf,
+                hold_queue=flows.hold_queue,
+            ),
+            send_packet_out=self.client.send_packet_out,
+            metrics=metrics,
+        )
+        digests = self.spec
+        self.client.on_digest(self.agent.on_new_flows,
+                              digests.role("digests", "new_flow", "name"))
+        self.client.on_digest(self.agent.on_flow_events,
+                              digests.role("digests", "flow_event", "name"))
+        if flows.hold_mode:
+            self.client.on_packet_in(self.agent.on_packet_in)
+        self.client.on_mastership(self._on_mastership)
+        self._rate = _Rate()
+        self._replaying: asyncio.Task[None] | None = None
+        self._started = False
+
+    async def start(self, timeout: float = 30.0) -> None:
+        log.info("%s: connecting to %s (device id %d)", self.device.name, self.device.address,
+                 self.device.device_id)
+        await self.client.connect(timeout)  # pushes the pipeline if the device lacks it
+        await self.configure_switch()
+        self._started = True
+        log.info("%s: ready (primary=%s)", self.device.name, self.client.is_primary)
+
+    async def stop(self) -> None:
+        if self._replaying is not None:
+            self._replaying.cancel()
+        await self.client.close()
+        await self.registers.close()
+
+    async def configure_switch(self) -> None:
+        """Digests, the port-to-VRF table and the miss policy."""
+        settings = self.config.flows.digest
+        for role in ("new_flow", "flow_event"):
+            await self.client.configure_digest(
+                self.spec.role("digests", role, "name"),
+                max_timeout_ns=settings.max_timeout_ns,
+                max_list_size=settings.max_list_size,
+                ack_timeout_ns=settings.ack_timeout_ns,
+            )
+        table = self.spec.role("tables", "port_vrf")
+        entries = [
+            TableEntry(table["name"], {table["match"]["in_port"]: port},
+                       table["actions"]["set_vrf"]["name"],
+                       {table["actions"]["set_vrf"]["params"]["vrf"]: vrf})
+            for port, vrf in sorted(self.device.port_vrf.items())
+        ]
+        if entries:
+            result = await self.client.write([Update(UpdateType.INSERT, e) for e in entries])
+            again = [entries[i] for i, _, s in result.failed()
+                     if s.kind is ErrorKind.ALREADY_EXISTS]
+            if again:
+                await self.client.write([Update(UpdateType.MODIFY, e) for e in again])
+        miss = self.spec.role("tables", "miss_policy")
+        action = miss["actions"]["to_cpu" if self.config.flows.hold_mode else "drop"]["name"]
+        result = await self.client.write([Update(
+            UpdateType.MODIFY, TableEntry(miss["name"], action=action, is_default_action=True)
+        )])
+        result.raise_on_error()
+
+    async def _on_mastership(self, event: MastershipEvent) -> None:
+        if not event.is_primary:
+            log.warning("%s: not primary (%s)", self.device.name, event.message or "backup")
+            return
+        lost_state = event.reconnected or event.pipeline_pushed
+        if lost_state and self._started and (self._replaying is None or self._replaying.done()):
+            self._replaying = asyncio.create_task(self.replay(), name="replay")
+
+    async def replay(self) -> None:
+        """Write the configuration and every flow again (the device may have lost them)."""
+        log.info("%s: replaying the switch configuration and %d flows", self.device.name,
+                 self.store.count(FlowState.ADDED))
+        await self.configure_switch()
+        ops = []
+        for entry in self.store.in_state(FlowState.ADDED):
+            self.store.move(entry, FlowState.PENDING_ADD)
+            ops.append(entry)
+        reverse = [FlowOp(OpKind.ADD, e) for e in ops if not e.forward]
+        forward = [FlowOp(OpKind.ADD, e) for e in ops if e.forward]
+        result = await execute(self.store, self.provider, [reverse, forward])
+        # ALREADY_EXISTS means the switch kept it: the entry is there.
+        for r in result.failed:
+            if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED:
+                self.store.move(r.op.entry, FlowState.PENDING_ADD)
+                self.store.move(r.op.entry, FlowState.ADDED)
+
+    def status_line(self) -> str:
+        """The once-a-minute log line: flows/s, active flows, failures."""
+        now = time.monotonic()
+        c = self.agent.counters
+        rate = self._rate
+        elapsed = now - rate.last_time if rate.last_time else 0.0
+        per_s = (c.installed - rate.last_count) / elapsed if elapsed > 0 else 0.0
+        rate.last_count, rate.last_time = c.installed, now
+        return (f"{self.device.name}: {per_s:.1f} flows/s, "
+                f"{self.store.count(FlowState.ADDED)} entries active, "
+                f"{self.store.count(FlowState.PENDING_ADD)} pending, "
+                f"{c.failed + c.table_full} failed, "
+                f"{c.rate_limited + c.port_limited + c.vrf_limited} over limits")
+
+    def flow_table(self, limit: int | None = None) -> list[str]:
+        """A readable view of the flow table, one line per session."""
+        lines = []
+        for entry in self.store:
+            if not entry.forward and entry.partner is not None:
+                continue
+            key: FlowKey = entry.flow_key
+            partner = entry.partner
+            lines.append(
+                f"{entry.flow_id:>7} {key!s:<58} {entry.action!s:<24} {entry.state.name:<14}"
+                + (f" rev {partner.flow_id} {partner.state.name}" if partner else "")
+                + (f" ({entry.reason})" if entry.reason else "")
+            )
+            if limit is not None and len(lines) >= limit:
+                break
+        return lines
+
+
+def _credentials(device: DeviceConfig) -> Credentials | None:
+    tls = device.tls
+    if tls is None:
+        return None
+    if tls.mutual:
+        assert tls.cert is not None and tls.key is not None
+        return Credentials.mutual_tls(tls.ca, tls.cert, tls.key, server_name=tls.server_name)
+    return Credentials.tls(tls.ca, server_name=tls.server_name)

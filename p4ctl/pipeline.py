@@ -1,0 +1,293 @@
+"""Flow entries <-> P4 entities, from ``pipeline.yaml``.
+
+This is the only controller module that knows P4 names, and it learns them
+from the pipeline description (``pipelines/flowcache/pipeline.yaml``), which
+names every table, action, register, counter and digest under a role the
+controller code uses ("flow" table, "forward" action, "overflow_valid"
+register, ...). At load the names are resolved to P4Info ids once, and a
+missing or mistyped name is an error that says which role and which name.
+
+The hot paths (a table entry per new flow, a digest per new flow) build
+protobuf messages directly from the resolved ids with canonical encoding,
+without a per-call name look-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from p4.v1 import p4data_pb2, p4runtime_pb2
+
+from p4ctl.flows.entry import ActionKind, FlowAction
+from p4ctl.flows.key import KEY_FIELDS, FlowKey
+from p4ctl.flows.store import StoreSizes
+from p4ctl.p4rt.encoding import decode_uint, encode_uint
+from p4ctl.p4rt.p4info import P4Info, P4InfoError
+
+BUNDLED = Path(__file__).resolve().parent.parent / "pipelines" / "flowcache"
+
+
+class PipelineSpecError(ValueError):
+    """pipeline.yaml is malformed or names something the P4Info lacks."""
+
+
+def _need(doc: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(doc, Mapping) or key not in doc:
+        raise PipelineSpecError(f"{where}: missing '{key}'")
+    return doc[key]
+
+
+@dataclass(slots=True, frozen=True)
+class PipelineSpec:
+    """The parsed pipeline description and where its artifacts are."""
+
+    name: str
+    arch: str
+    directory: Path
+    p4info_path: Path
+    bmv2_json_path: Path | None
+    cpu_port: int
+    sizes: StoreSizes
+    hash_fields: tuple[tuple[str, int], ...]
+    doc: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path = BUNDLED) -> PipelineSpec:
+        """Load ``pipeline.yaml`` (or a folder containing it)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "pipeline.yaml"
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise PipelineSpecError(f"{path}: {exc}") from exc
+        where = str(path)
+        artifacts = _need(doc, "artifacts", where)
+        sizes = _need(doc, "sizes", where)
+        hash_doc = _need(doc, "hash", where)
+        fields = tuple((str(n), int(w)) for n, w in _need(hash_doc, "fields", f"{where}: hash"))
+        if fields != KEY_FIELDS:
+            raise PipelineSpecError(
+                f"{where}: hash.fields {fields} differ from the controller's key layout "
+                f"{KEY_FIELDS}"
+            )
+        bmv2 = artifacts.get("bmv2_json")
+        return cls(
+            name=str(_need(doc, "name", where)),
+            arch=str(_need(doc, "arch", where)),
+            directory=path.parent,
+            p4info_path=path.parent / str(_need(artifacts, "p4info", f"{where}: artifacts")),
+            bmv2_json_path=path.parent / str(bmv2) if bmv2 else None,
+            cpu_port=int(doc.get("cpu_port", 255)),
+            sizes=StoreSizes(
+                int(_need(sizes, "flow_entries", f"{where}: sizes")),
+                int(_need(sizes, "overflow_entries", f"{where}: sizes")),
+                int(_need(sizes, "bucket_ways", f"{where}: sizes")),
+            ),
+            hash_fields=fields,
+            doc=doc,
+        )
+
+    def role(self, *path: str) -> Any:
+        """The value at ``path`` (e.g. ``role("tables", "flow", "name")``)."""
+        node: Any = self.doc
+        for i, part in enumerate(path):
+            if not isinstance(node, Mapping) or part not in node:
+                raise PipelineSpecError(
+                    f"{self.directory / 'pipeline.yaml'}: missing '{'.'.join(path[: i + 1])}'"
+                )
+            node = node[part]
+        return node
+
+    def load_p4info(self) -> P4Info:
+        return P4Info.load(self.p4info_path)
+
+    def bmv2_json(self) -> bytes:
+        if self.bmv2_json_path is None:
+            raise PipelineSpecError(f"pipeline {self.name} has no BMv2 JSON")
+        return self.bmv2_json_path.read_bytes()
+
+
+@dataclass(slots=True, frozen=True)
+class NewFlow:
+    """A decoded new-flow digest."""
+
+    key: FlowKey
+    ingress_port: int
+    bucket_hash: int
+
+
+@dataclass(slots=True, frozen=True)
+class FlowEvent:
+    """A decoded flow-event digest (FIN or RST newly seen on an entry)."""
+
+    flow_id: int
+    tcp_flags: int
+
+
+@dataclass(slots=True, frozen=True)
+class _ActionIds:
+    id: int
+    params: tuple[tuple[int, int], ...]  # (param id, bitwidth) in role order
+
+
+class FlowMapping:
+    """Translates flow entries to P4Runtime entities for one pipeline."""
+
+    def __init__(self, spec: PipelineSpec, p4info: P4Info) -> None:
+        self.spec = spec
+        self.p4info = p4info
+        try:
+            self._resolve()
+        except P4InfoError as exc:
+            raise PipelineSpecError(
+                f"{spec.directory / 'pipeline.yaml'} names something {spec.p4info_path.name} "
+                f"lacks: {exc}"
+            ) from exc
+
+    def _resolve(self) -> None:
+        spec, info = self.spec, self.p4info
+        flow = info.tables[spec.role("tables", "flow", "name")]
+        self.flow_table_id = flow.id
+        match_roles = spec.role("tables", "flow", "match")
+        self._match: tuple[tuple[int, int], ...] = tuple(
+            (flow.field(match_roles[name]).id, flow.field(match_roles[name]).bitwidth)
+            for name, _ in KEY_FIELDS
+        )
+        self._actions: dict[ActionKind, _ActionIds] = {}
+        action_roles = spec.role("tables", "flow", "actions")
+        params_order = {
+            ActionKind.FORWARD: ("flow_id", "port"),
+            ActionKind.DROP: ("flow_id",),
+            ActionKind.NAT: ("flow_id", "port", "src_addr", "dst_addr", "src_port", "dst_port"),
+        }
+        for kind, role in ((ActionKind.FORWARD, "forward"), (ActionKind.DROP, "drop"),
+                           (ActionKind.NAT, "nat")):
+            action = info.actions[action_roles[role]["name"]]
+            roles = action_roles[role]["params"]
+            params = tuple(
+                (action.param(roles[p]).id, action.param(roles[p]).bitwidth)
+                for p in params_order[kind]
+            )
+            self._actions[kind] = _ActionIds(action.id, params)
+        self._action_kind = {a.id: k for k, a in self._actions.items()}
+        self.port_vrf_table_id = info.tables[spec.role("tables", "port_vrf", "name")].id
+        self.miss_policy_table_id = info.tables[spec.role("tables", "miss_policy", "name")].id
+        self.registers = {role: info.registers[name].name
+                          for role, name in spec.role("registers").items()}
+        self.new_flow_digest_id = info.digests[spec.role("digests", "new_flow", "name")].id
+        self.flow_event_digest_id = info.digests[spec.role("digests", "flow_event", "name")].id
+
+    # -- table entries ---------------------------------------------------
+    def match(self, key: FlowKey) -> list[p4runtime_pb2.FieldMatch]:
+        return [
+            p4runtime_pb2.FieldMatch(
+                field_id=fid, exact=p4runtime_pb2.FieldMatch.Exact(value=encode_uint(v, width))
+            )
+            for (fid, width), v in zip(self._match, key.values(), strict=True)
+        ]
+
+    def action_params(self, flow_id: int, action: FlowAction) -> tuple[int, ...]:
+        if action.kind is ActionKind.FORWARD:
+            return (flow_id, action.port)
+        if action.kind is ActionKind.DROP:
+            return (flow_id,)
+        return (flow_id, action.port, action.nat_src_addr, action.nat_dst_addr,
+                action.nat_src_port, action.nat_dst_port)
+
+    def table_entry(
+        self, key: FlowKey, flow_id: int, action: FlowAction, idle_timeout_ns: int = 0
+    ) -> p4runtime_pb2.TableEntry:
+        """The main-table entry of a flow."""
+        ids = self._actions[action.kind]
+        params = [
+            p4runtime_pb2.Action.Param(param_id=pid, value=encode_uint(v, width))
+            for (pid, width), v in zip(ids.params, self.action_params(flow_id, action),
+                                       strict=True)
+        ]
+        return p4runtime_pb2.TableEntry(
+            table_id=self.flow_table_id,
+            match=self.match(key),
+            action=p4runtime_pb2.TableAction(
+                action=p4runtime_pb2.Action(action_id=ids.id, params=params)
+            ),
+            idle_timeout_ns=idle_timeout_ns,
+        )
+
+    def table_key(self, key: FlowKey) -> p4runtime_pb2.TableEntry:
+        """The main-table entry of a flow with its match only (for DELETE)."""
+        return p4runtime_pb2.TableEntry(table_id=self.flow_table_id, match=self.match(key))
+
+    def parse_table_entry(self, msg: p4runtime_pb2.TableEntry) -> tuple[FlowKey, int, FlowAction]:
+        """(key, flow id, action) of a main-table entry read from the switch."""
+        if msg.table_id != self.flow_table_id:
+            raise PipelineSpecError(f"table id {msg.table_id} is not the flow table")
+        by_id = {fm.field_id: fm.exact.value for fm in msg.match}
+        values = [decode_uint(by_id[fid], width) for fid, width in self._match]
+        key = FlowKey(*values)
+        action = msg.action.action
+        kind = self._action_kind.get(action.action_id)
+        if kind is None:
+            raise PipelineSpecError(f"action id {action.action_id} is not a flow action")
+        ids = self._actions[kind]
+        given = {p.param_id: p.value for p in action.params}
+        params = [decode_uint(given[pid], width) for pid, width in ids.params]
+        if kind is ActionKind.FORWARD:
+            return key, params[0], FlowAction(kind, params[1])
+        if kind is ActionKind.DROP:
+            return key, params[0], FlowAction(kind)
+        return key, params[0], FlowAction(kind, *params[1:])
+
+    # -- overflow registers ----------------------------------------------
+    def overflow_install(
+        self, key: FlowKey, index: int, action: FlowAction
+    ) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+        """Register writes that install an overflow slot, as two stages.
+
+        The first stage writes the key and the action, the second sets the
+        valid bit, so the data plane never matches a half-written slot.
+        Each write is (register name, index, value).
+        """
+        r = self.registers
+        kinds = self.spec.role("constants", "overflow_action")
+        kind = {ActionKind.FORWARD: kinds["forward"], ActionKind.DROP: kinds["drop"],
+                ActionKind.NAT: kinds["nat"]}[action.kind]
+        first = [
+            (r["overflow_key_addrs"], index, key.src_addr << 32 | key.dst_addr),
+            (r["overflow_key_rest"], index,
+             key.vrf << 40 | key.proto << 32 | key.src_port << 16 | key.dst_port),
+            (r["overflow_action"], index, kind),
+            (r["overflow_port"], index, action.port),
+            (r["overflow_nat_addrs"], index, action.nat_src_addr << 32 | action.nat_dst_addr),
+            (r["overflow_nat_ports"], index, action.nat_src_port << 16 | action.nat_dst_port),
+        ]
+        return first, [(r["overflow_valid"], index, 1)]
+
+    def overflow_remove(self, index: int) -> list[tuple[str, int, int]]:
+        """Clearing the valid bit is enough: the slot no longer matches."""
+        return [(self.registers["overflow_valid"], index, 0)]
+
+    # -- digests -----------------------------------------------------------
+    def decode_new_flow(self, data: p4data_pb2.P4Data) -> NewFlow:
+        """A new-flow digest message; raises ValueError when malformed."""
+        values = _struct_ints(data, 8)
+        return NewFlow(FlowKey(*values[:6]), values[6], values[7])
+
+    def decode_flow_event(self, data: p4data_pb2.P4Data) -> FlowEvent:
+        values = _struct_ints(data, 2)
+        return FlowEvent(values[0], values[1])
+
+
+def _struct_ints(data: p4data_pb2.P4Data, count: int) -> Sequence[int]:
+    if data.WhichOneof("data") != "struct" or len(data.struct.members) != count:
+        raise ValueError(f"expected a struct of {count} members, got {data!r:.200}")
+    out = []
+    for member in data.struct.members:
+        if member.WhichOneof("data") != "bitstring" or not member.bitstring:
+            raise ValueError(f"expected a bitstring member, got {member!r:.100}")
+        out.append(int.from_bytes(member.bitstring, "big"))
+    return out

@@ -1,0 +1,146 @@
+"""Applies flow operations on one device (ONOS's FlowRuleProvider).
+
+The batch executor (:mod:`p4ctl.flows.batch`) hands a stage of add / modify
+/ remove operations here. Main-table entries become one batched P4Runtime
+Write (the client splits it under the message limit); overflow slots become
+register writes through the device's register backend (P4Runtime
+``RegisterEntry`` or BMv2's Thrift API), in two steps so the data plane never
+matches a half-written slot: key and action first, the valid bit last; on
+removal the valid bit is cleared. Both kinds run concurrently.
+
+After a confirmed removal the slot's TCP state register is cleared, so the
+next flow given that flow id starts with no flags (and its own FIN still
+raises a flow event).
+
+The answers are per operation: a switch that rejects one entry does not
+hide that the others were written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from p4.v1 import p4runtime_pb2
+
+from p4ctl.flows.batch import FlowOp, OpKind, OpResult
+from p4ctl.flows.key import FlowKey
+from p4ctl.flows.store import FlowStore
+from p4ctl.p4rt.client import P4RuntimeClient
+from p4ctl.p4rt.errors import P4RuntimeError
+from p4ctl.p4rt.registers import RegisterBackend, RegisterError
+from p4ctl.pipeline import FlowMapping
+
+log = logging.getLogger(__name__)
+
+_UPDATE_TYPE = {
+    OpKind.ADD: p4runtime_pb2.Update.INSERT,
+    OpKind.MODIFY: p4runtime_pb2.Update.MODIFY,
+    OpKind.REMOVE: p4runtime_pb2.Update.DELETE,
+}
+
+
+class SwitchFlowProvider:
+    """Writes flow entries of one store to one device."""
+
+    def __init__(
+        self,
+        client: P4RuntimeClient,
+        mapping: FlowMapping,
+        registers: RegisterBackend,
+        store: FlowStore,
+        idle_timeout_ns: Callable[[FlowKey], int],
+    ) -> None:
+        self.client = client
+        self.mapping = mapping
+        self.registers = registers
+        self.store = store
+        self.idle_timeout_ns = idle_timeout_ns
+
+    async def apply(self, ops: Sequence[FlowOp]) -> list[OpResult]:
+        results: list[OpResult | None] = [None] * len(ops)
+        main: list[int] = []
+        overflow: list[int] = []
+        for i, op in enumerate(ops):
+            (overflow if self.store.is_overflow(op.entry) else main).append(i)
+        await asyncio.gather(
+            self._apply_main(ops, main, results), self._apply_overflow(ops, overflow, results)
+        )
+        done = [r for r in results if r is not None]
+        assert len(done) == len(ops)
+        removed = [r.op.entry.flow_id for r in done if r.op.kind is OpKind.REMOVE and r.ok]
+        if removed:
+            await self._clear_state(removed)
+        return done
+
+    async def _apply_main(
+        self, ops: Sequence[FlowOp], indexes: list[int], results: list[OpResult | None]
+    ) -> None:
+        if not indexes:
+            return
+        mapping = self.mapping
+        updates = []
+        for i in indexes:
+            op = ops[i]
+            entry = op.entry
+            key = entry.flow_key
+            if op.kind is OpKind.REMOVE:
+                table_entry = mapping.table_key(key)
+            else:
+                table_entry = mapping.table_entry(
+                    key, entry.flow_id, entry.action, self.idle_timeout_ns(key)
+                )
+            updates.append(p4runtime_pb2.Update(
+                type=_UPDATE_TYPE[op.kind], entity=p4runtime_pb2.Entity(table_entry=table_entry)
+            ))
+        try:
+            written = await self.client.write(updates)
+        except P4RuntimeError as exc:
+            for i in indexes:
+                results[i] = OpResult(ops[i], False, exc.code.name, exc.message)
+            return
+        for i, status in zip(indexes, written.statuses, strict=True):
+            results[i] = (
+                OpResult(ops[i], True) if status.ok
+                else OpResult(ops[i], False, status.code.name, status.message)
+            )
+
+    async def _apply_overflow(
+        self, ops: Sequence[FlowOp], indexes: list[int], results: list[OpResult | None]
+    ) -> None:
+        if not indexes:
+            return
+        mapping = self.mapping
+        store = self.store
+        data: list[tuple[str, int, int]] = []
+        valid: list[tuple[str, int, int]] = []
+        for i in indexes:
+            entry = ops[i].entry
+            slot = store.overflow_index(entry)
+            if ops[i].kind is OpKind.REMOVE:
+                valid.extend(mapping.overflow_remove(slot))
+            else:
+                first, last = mapping.overflow_install(entry.flow_key, slot, entry.action)
+                data.extend(first)
+                valid.extend(last)
+        try:
+            if data:
+                await self.registers.write_many(data)
+            await self.registers.write_many(valid)
+        except (RegisterError, P4RuntimeError) as exc:
+            log.warning("overflow register write failed: %s", exc)
+            for i in indexes:
+                results[i] = OpResult(ops[i], False, "UNKNOWN", f"overflow registers: {exc}")
+            return
+        for i in indexes:
+            results[i] = OpResult(ops[i], True)
+
+    async def _clear_state(self, flow_ids: list[int]) -> None:
+        name = self.mapping.registers["tcp_state"]
+        try:
+            await self.registers.write_many((name, flow_id, 0) for flow_id in flow_ids)
+        except (RegisterError, P4RuntimeError) as exc:
+            # Not fatal: a stale flag only costs the next flow of the slot its
+            # first flow event; the reconciler clears state of free slots.
+            log.warning("could not clear the TCP state of %d slots: %s", len(flow_ids), exc)

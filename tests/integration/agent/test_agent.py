@@ -1,0 +1,308 @@
+"""The flow agent end to end: real gRPC, the software switch running the committed pipeline.
+
+Packets go into the switch's ports; the switch raises digests; the
+controller installs pairs; the tests look at what comes out of the ports and
+at what the switch holds (read back over P4Runtime).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from p4.v1 import p4runtime_pb2
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
+
+from p4ctl.config import parse_config
+from p4ctl.controller import DeviceController
+from p4ctl.flows.entry import ActionKind
+from p4ctl.flows.key import FlowKey
+from p4ctl.flows.state import FlowState
+from p4ctl.metrics import Metrics
+from p4ctl.pipeline import BUNDLED
+from p4ctl.switch.device import SoftwareSwitch
+
+CONFIG = """
+devices:
+  - name: s1
+    address: 127.0.0.1:1
+    device_id: 1
+    election_id: 1
+    port_vrf: {{1: 0, 2: 0, 3: 0}}
+flows:
+  max_new_flows_per_second: {rate}
+  digest: {{max_list_size: 64, max_timeout: 1ms, ack_timeout: {ack}}}
+aging:
+  default_timeout: 180s
+  overrides:
+    - {{protocol: udp, port: 53, timeout: 5s}}
+policy:
+  default: {{action: drop}}
+  vrfs:
+    0:
+      rules:
+        - {{name: blocked, dst: 192.0.2.66, action: drop}}
+        - name: snat
+          src: 10.0.0.0/24
+          dst: 198.51.100.0/24
+          in_ports: [1]
+          action: snat
+          port: 2
+          to_address: 203.0.113.1
+        - {{name: fwd12, in_ports: [1], action: forward, port: 2}}
+        - {{name: fwd21, in_ports: [2], action: forward, port: 1}}
+"""
+
+
+@dataclasses.dataclass
+class Rig:
+    switch: SoftwareSwitch
+    controller: DeviceController
+
+    async def send(self, port: int, frame: bytes) -> None:
+        await self.switch.inject(port, frame)
+
+    async def expect(self, port: int) -> Ether:
+        return Ether(await self.switch.expect(port, timeout=5.0))
+
+    def nothing_on(self, *ports: int) -> bool:
+        return not any(self.switch.drain(p) for p in ports)
+
+    async def installed(self, key: FlowKey, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        store = self.controller.store
+        while time.monotonic() < deadline:
+            e = store.get(key)
+            if e is not None and e.state is FlowState.ADDED and (
+                e.partner is None or e.partner.state is FlowState.ADDED
+            ):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{key} not installed: {store.get(key)!r}")
+
+    async def switch_entries(self) -> list[p4runtime_pb2.TableEntry]:
+        mapping = self.controller.mapping
+        out = []
+        async with grpc.aio.insecure_channel(self.switch.grpc_target) as channel:
+            from p4.v1 import p4runtime_pb2_grpc
+
+            stub = p4runtime_pb2_grpc.P4RuntimeStub(channel)
+            req = p4runtime_pb2.ReadRequest(device_id=1)
+            req.entities.add().table_entry.table_id = mapping.flow_table_id
+            async for resp in stub.Read(req):
+                out.extend(e.table_entry for e in resp.entities)
+        return out
+
+
+async def make_rig(rate: int = 0, ack: str = "1s") -> tuple[SoftwareSwitch, DeviceController]:
+    switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
+    await switch.start()
+    config = parse_config(CONFIG.format(rate=rate, ack=ack), str(Path(BUNDLED) / "test.yaml"))
+    device = dataclasses.replace(config.devices[0], address=switch.grpc_target)
+    config = dataclasses.replace(config, devices=(device,))
+    controller = DeviceController(config, device, Metrics())
+    await controller.start()
+    return switch, controller
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    switch, controller = await make_rig()
+    try:
+        yield Rig(switch, controller)
+    finally:
+        await controller.stop()
+        await switch.stop()
+
+
+def tcp(src: str, dst: str, sport: int, dport: int, flags: str = "S") -> bytes:
+    return bytes(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags))
+
+
+def udp(src: str, dst: str, sport: int, dport: int) -> bytes:
+    return bytes(Ether() / IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / b"data")
+
+
+def checksums_valid(pkt: Ether) -> bool:
+    again = Ether(bytes(pkt))
+    for layer in (IP, TCP, UDP, ICMP):
+        if layer in again:
+            del again[layer].chksum
+    again = Ether(bytes(again))
+    return all(pkt[layer].chksum == again[layer].chksum
+               for layer in (IP, TCP, UDP, ICMP) if layer in pkt)
+
+
+@pytest.mark.parametrize(
+    ("first", "reply", "key"),
+    [
+        (tcp("10.1.0.1", "10.2.0.1", 1234, 80), tcp("10.2.0.1", "10.1.0.1", 80, 1234, "SA"),
+         "0,10.1.0.1,10.2.0.1,tcp,1234,80"),
+        (udp("10.1.0.1", "10.2.0.1", 5000, 53), udp("10.2.0.1", "10.1.0.1", 53, 5000),
+         "0,10.1.0.1,10.2.0.1,udp,5000,53"),
+        (bytes(Ether() / IP(src="10.1.0.1", dst="10.2.0.1") / ICMP(id=9, seq=1)),
+         bytes(Ether() / IP(src="10.2.0.1", dst="10.1.0.1") / ICMP(type=0, id=9, seq=1)),
+         "0,10.1.0.1,10.2.0.1,icmp,9,9"),
+    ],
+    ids=["tcp", "udp", "icmp"],
+)
+async def test_first_packet_installs_pair_and_both_directions_forward(
+    rig: Rig, first: bytes, reply: bytes, key: str
+) -> None:
+    flow = FlowKey.parse(key)
+    await rig.send(1, first)
+    await rig.installed(flow)
+    assert rig.nothing_on(1, 2)  # the first packet was dropped (no hold mode)
+    entries = await rig.switch_entries()
+    keys = {rig.controller.mapping.parse_table_entry(e)[0] for e in entries}
+    assert keys == {flow, flow.reverse()}
+    await rig.send(1, first)
+    assert bytes(await rig.expect(2)) == first
+    await rig.send(2, reply)
+    assert bytes(await rig.expect(1)) == reply
+    fwd = rig.controller.store.get(flow)
+    assert fwd is not None and fwd.partner is not None
+    assert fwd.partner.flow_key == flow.reverse()
+
+
+async def test_udp_53_gets_its_short_idle_timeout(rig: Rig) -> None:
+    flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5000,53")
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5000, 53))
+    await rig.installed(flow)
+    ttls = {rig.controller.mapping.parse_table_entry(e)[0]: e.idle_timeout_ns
+            for e in await rig.switch_entries()}
+    assert ttls[flow] == 5_000_000_000
+    assert ttls[flow.reverse()] == 5_000_000_000
+
+
+async def test_nat_translates_both_directions_on_the_wire(rig: Rig) -> None:
+    flow = FlowKey.parse("0,10.0.0.1,198.51.100.7,tcp,40000,443")
+    first = tcp("10.0.0.1", "198.51.100.7", 40000, 443)
+    await rig.send(1, first)
+    await rig.installed(flow)
+    await rig.send(1, first)
+    out = await rig.expect(2)
+    assert (out[IP].src, out[IP].dst, out[TCP].sport) == ("203.0.113.1", "198.51.100.7", 40000)
+    assert checksums_valid(out)
+    await rig.send(2, tcp("198.51.100.7", "203.0.113.1", 443, 40000, "SA"))
+    back = await rig.expect(1)
+    assert (back[IP].src, back[IP].dst, back[TCP].dport) == ("198.51.100.7", "10.0.0.1", 40000)
+    assert checksums_valid(back)
+
+
+async def test_drop_policy_installs_a_drop_entry(rig: Rig) -> None:
+    flow = FlowKey.parse("0,10.1.0.1,192.0.2.66,udp,7,7")
+    frame = udp("10.1.0.1", "192.0.2.66", 7, 7)
+    await rig.send(1, frame)
+    await rig.installed(flow)
+    entry = rig.controller.store.get(flow)
+    assert entry is not None and entry.action.kind is ActionKind.DROP
+    actions = {rig.controller.mapping.parse_table_entry(e)[2].kind
+               for e in await rig.switch_entries()}
+    assert actions == {ActionKind.DROP}
+    await rig.send(1, frame)
+    await asyncio.sleep(0.1)
+    assert rig.nothing_on(1, 2)
+
+
+def colliding_keys(sizes, count: int) -> list[FlowKey]:
+    """``count`` UDP keys from port 1 whose main bucket is the same."""
+    buckets: dict[int, list[FlowKey]] = {}
+    port = 1024
+    while True:
+        key = FlowKey(0, 0x0A010001, 0x0A020001, 17, port, 9)
+        group = buckets.setdefault(key.bucket_hash() % sizes.main_buckets, [])
+        group.append(key)
+        if len(group) == count:
+            return group
+        port += 1
+
+
+async def test_full_bucket_goes_to_overflow_and_still_forwards(rig: Rig) -> None:
+    store = rig.controller.store
+    keys = colliding_keys(store.sizes, store.sizes.bucket_ways + 1)
+    for key in keys:
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", key.src_port, 9))
+        await rig.installed(key)
+    last = store.get(keys[-1])
+    assert last is not None and store.is_overflow(last)
+    assert all(not store.is_overflow(store.get(k)) for k in keys[:-1])
+    # only the main-table entries are table entries; the overflow one is in registers
+    on_switch = {rig.controller.mapping.parse_table_entry(e)[0]
+                 for e in await rig.switch_entries()}
+    assert keys[-1] not in on_switch and keys[0] in on_switch
+    frame = udp("10.1.0.1", "10.2.0.1", keys[-1].src_port, 9)
+    await rig.send(1, frame)
+    assert bytes(await rig.expect(2)) == frame
+    assert rig.controller.agent.counters.hash_mismatches == 0
+
+
+async def test_repeated_digest_for_a_pending_flow_creates_no_second_flow() -> None:
+    # The switch forgets an unacknowledged digest after ack_timeout (100 ms
+    # here) and reports the flow again while its writes are still delayed.
+    switch, controller = await make_rig(ack="100ms")
+    rig = Rig(switch, controller)
+    try:
+        switch.faults.delay(1.0, ["Write"])
+        flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,tcp,1111,22")
+        for _ in range(8):
+            await rig.send(1, tcp("10.1.0.1", "10.2.0.1", 1111, 22))
+            await asyncio.sleep(0.1)
+        switch.faults.clear()
+        await rig.installed(flow)
+        await asyncio.sleep(0.3)
+        assert controller.agent.counters.duplicates >= 1
+        assert len(controller.store) == 2
+        assert len(await rig.switch_entries()) == 2
+    finally:
+        await controller.stop()
+        await switch.stop()
+
+
+async def test_rejected_write_ends_failed_with_the_switch_reason(rig: Rig) -> None:
+    rig.switch.faults.reject_writes(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "no room")
+    flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,tcp,2222,80")
+    await rig.send(1, tcp("10.1.0.1", "10.2.0.1", 2222, 80))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        entry = rig.controller.store.get(flow)
+        if entry is not None and entry.state is FlowState.FAILED:
+            break
+        await asyncio.sleep(0.01)
+    entry = rig.controller.store.get(flow)
+    assert entry is not None and entry.state is FlowState.FAILED
+    assert entry.partner is not None and entry.partner.state is FlowState.FAILED
+    assert "RESOURCE_EXHAUSTED" in (entry.partner.reason or "")
+    assert "no room" in (entry.partner.reason or "")
+    assert rig.controller.agent.counters.failed == 1
+    assert await rig.switch_entries() == []
+
+
+async def test_burst_above_the_rate_limit_is_counted_not_crashed() -> None:
+    switch, controller = await make_rig(rate=5)
+    try:
+        for port in range(100):
+            await switch.inject(1, udp("10.1.0.1", "10.2.0.1", 20000 + port, 7))
+        counters = controller.agent.counters
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            counters.installed + counters.rate_limited < 100
+        ):
+            await asyncio.sleep(0.05)
+        assert counters.rate_limited > 0
+        assert counters.installed + counters.rate_limited == 100
+        assert counters.installed <= 10  # about one second's worth at 5/s
+        # still responsive: a new flow is installed once the bucket refills
+        await asyncio.sleep(1.0)
+        flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,30000,7")
+        await switch.inject(1, udp("10.1.0.1", "10.2.0.1", 30000, 7))
+        await Rig(switch, controller).installed(flow)
+    finally:
+        await controller.stop()
+        await switch.stop()
