@@ -1,0 +1,82 @@
+"""The command line end to end: the demo, run, flows, hash and config errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from p4ctl.demo import run_demo
+from p4ctl.switch.device import SoftwareSwitch
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+async def test_demo_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_demo() == 0
+    out = capsys.readouterr().out
+    assert "source NAT 10.0.0.1 <-> 203.0.113.1 applied both ways" in out
+    assert "demo passed: 6 packets forwarded and checked" in out
+
+
+def p4ctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "p4ctl.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False, cwd=REPO)
+
+
+def test_hash_command() -> None:
+    done = p4ctl("hash", "0,10.0.0.1,10.0.0.2,tcp,1234,80")
+    assert done.returncode == 0 and done.stdout.strip() == "0x3fecf737"
+    bad = p4ctl("hash", "0,10.0.0.1,tcp")
+    assert bad.returncode == 2 and "expected vrf,src,dst,proto,sport,dport" in bad.stderr
+
+
+def test_run_refuses_an_invalid_config_naming_file_line_field(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("devices:\n  - name: s1\n    address: 127.0.0.1:9559\n"
+                      "    device_id: one\n")
+    done = p4ctl("run", "--config", str(config))
+    assert done.returncode == 2
+    assert f"{config}:4: devices[0].device_id" in done.stderr
+
+
+async def test_run_installs_flows_and_flows_command_shows_them(tmp_path: Path) -> None:
+    switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
+    await switch.start()
+    example = (REPO / "examples" / "p4ctl.yaml").read_text()
+    config = tmp_path / "p4ctl.yaml"
+    config.write_text(example.replace("127.0.0.1:9559", switch.grpc_target)
+                      .replace("address: 127.0.0.1:9100", "address: null"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "p4ctl.cli", "run", "--config", str(config),
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+    try:
+        from scapy.layers.inet import IP, UDP
+        from scapy.layers.l2 import Ether
+
+        frame = bytes(Ether() / IP(src="10.0.0.9", dst="192.0.2.1") / UDP(sport=1, dport=2))
+        deadline = time.monotonic() + 30
+        forwarded = False
+        while time.monotonic() < deadline and not forwarded:
+            await switch.inject(1, frame)
+            await asyncio.sleep(0.2)
+            forwarded = bool(switch.drain(2))
+        assert forwarded, "the controller never installed the flow"
+        done = await asyncio.to_thread(p4ctl, "flows", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        assert "vrf 0 10.0.0.9:1 -> 192.0.2.1:2 proto 17" in done.stdout
+        assert "vrf 0 192.0.2.1:2 -> 10.0.0.9:1 proto 17" in done.stdout
+        assert "(2 entries shown)" in done.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        await switch.stop()
+    assert proc.returncode == 0, out.decode()
