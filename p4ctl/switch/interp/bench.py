@@ -22,6 +22,8 @@ from p4ctl.switch.state import TableEntry
 
 __all__ = ["flowcache_like", "main"]
 
+COMMITTED = Path(__file__).resolve().parents[3] / "pipelines/flowcache/bmv2.json"
+
 KEY = [
     ("vrf", 16),
     ("src_addr", 32),
@@ -614,29 +616,18 @@ def _fill_last_ways(pipe: Pipeline, packets: list[bytes], ways: int, overflow: i
         regs["FlowIngress.ovf_valid"].write(slot, 1)
         regs["FlowIngress.ovf_key_addrs"].write(slot, (src << 32) | dst)
         regs["FlowIngress.ovf_key_rest"].write(slot, (6 << 32) | (1234 << 16) | 80)
+        regs["FlowIngress.ovf_action"].write(slot, 1)  # OVF_ACTION_FORWARD
         regs["FlowIngress.ovf_port"].write(slot, 3)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--json", type=Path, help="BMv2 JSON to run (default: built-in program)")
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--ways", type=int, default=8)
-    args = ap.parse_args(argv)
-    packets = [_packet(i) for i in range(256)]
-    if args.json is not None:
-        pipe = Pipeline.from_json(args.json.read_bytes())
-        rate = _measure(pipe, packets, args.seconds)
-        print(f"{args.json}: {rate:,.0f} packets/s (TCP packets, tables as loaded)")
-        return
-    overflow = 1024
-    pipe = Pipeline.from_json(flowcache_like(ways=args.ways, overflow=overflow))
-    probe_reads = 3 * args.ways
-    print(f"built-in flow-cache-shaped program, {args.ways} overflow ways")
-    rate = _measure(pipe, packets, args.seconds)
+def _phases(pipe: Pipeline, packets: list[bytes], ways: int, seconds: float) -> None:
+    """Miss in both, overflow hit in the last way, main-table hit: packets/s of each."""
+    overflow = pipe.registers["FlowIngress.ovf_valid"].size
+    probe_reads = 3 * ways
+    rate = _measure(pipe, packets, seconds)
     print(f"  miss in both (digest, drop), {probe_reads} register reads: {rate:,.0f} packets/s")
-    _fill_last_ways(pipe, packets, args.ways, overflow)
-    rate = _measure(pipe, packets, args.seconds)
+    _fill_last_ways(pipe, packets, ways, overflow)
+    rate = _measure(pipe, packets, seconds)
     print(
         f"  overflow hit in the last way, {probe_reads + 5} register reads: {rate:,.0f} packets/s"
     )
@@ -644,8 +635,32 @@ def main(argv: list[str] | None = None) -> None:
     for i, pkt in enumerate(packets):
         key = (0, int.from_bytes(pkt[26:30], "big"), (10 << 24) | 2, 6, 1234, 80)
         table.insert(TableEntry(key, 0, "FlowIngress.flow_forward", (i, 3)))
-    rate = _measure(pipe, packets, args.seconds)
+    rate = _measure(pipe, packets, seconds)
     print(f"  main-table hit: {rate:,.0f} packets/s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--json", type=Path, help="BMv2 JSON to run (default: the committed one)")
+    ap.add_argument("--builtin", action="store_true", help="run the built-in program")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--ways", type=int, help="overflow ways (default: 4 for a JSON, 8 built in)")
+    args = ap.parse_args(argv)
+    packets = [_packet(i) for i in range(256)]
+    path = args.json or COMMITTED
+    if not args.builtin and path.exists():
+        t0 = time.perf_counter()
+        pipe = Pipeline.from_json(path.read_bytes())
+        print(f"{path}: loaded in {time.perf_counter() - t0:.2f} s")
+        if "FlowIngress.flow_table" in pipe.tables:
+            _phases(pipe, packets, args.ways or 4, args.seconds)
+        else:
+            rate = _measure(pipe, packets, args.seconds)
+            print(f"  {rate:,.0f} packets/s (TCP packets, tables as loaded)")
+        return
+    ways = args.ways or 8
+    print(f"built-in flow-cache-shaped program, {ways} overflow ways")
+    _phases(Pipeline.from_json(flowcache_like(ways=ways)), packets, ways, args.seconds)
 
 
 if __name__ == "__main__":
