@@ -14,10 +14,12 @@ authoritative store. For each new-flow digest message:
    to another flow;
 5. allocate both slots (main bucket, else its overflow list; neither: FAILED
    with reason TABLE_FULL);
-6. install every flow of the digest list as one two-stage batch, reverse
-   entries first, so the reply never arrives before its entry. Entries
-   become ADDED when the switch confirms them; a pair whose forward entry was
-   rejected has its reverse entry removed again.
+6. install the flows as a two-stage batch, reverse entries first, so the
+   reply never arrives before its entry. Digest lists that arrive while a
+   batch is being written are coalesced into the next batch (one flow alone
+   goes at once; a burst goes in large batches). Entries become ADDED when
+   the switch confirms them; a pair whose forward entry was rejected has its
+   reverse entry removed again.
 
 The digest list is acknowledged (by the client) when this handler returns,
 that is after the writes were acknowledged.
@@ -29,6 +31,7 @@ the flow table with packet-out once the flow is installed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -139,6 +142,8 @@ class FlowAgent:
         self._per_port: dict[int, int] = {}
         self._per_vrf: dict[int, int] = {}
         self._held: OrderedDict[int, list[bytes]] = OrderedDict()
+        self._waiting: list[tuple[list[_Pending], asyncio.Future[None]]] = []
+        self._installer: asyncio.Task[None] | None = None
         self._metrics = metrics
         if metrics is not None:
             self._register_metrics(metrics)
@@ -157,8 +162,31 @@ class FlowAgent:
                 continue
             if item is not None:
                 pending.append(item)
-        if pending:
-            await self._install(pending)
+        if not pending:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((pending, done))
+        if self._installer is None or self._installer.done():
+            self._installer = asyncio.create_task(self._install_waiting(), name="installer")
+        await done
+
+    async def _install_waiting(self) -> None:
+        """Install whatever digest lists are waiting, as one staged batch per round.
+
+        Lists that arrive while a batch is on the switch wait for the next
+        round and go together: one flow alone is written at once (low
+        latency), a burst is written in large batches (high throughput).
+        """
+        while self._waiting:
+            rounds, self._waiting = self._waiting, []
+            try:
+                await self._install([p for pending, _ in rounds for p in pending])
+            except Exception:  # the controller must survive; the flows stay as they are
+                log.exception("installing %d digest lists failed", len(rounds))
+            finally:
+                for _, done in rounds:
+                    if not done.done():
+                        done.set_result(None)
 
     def _admit(self, message: Mapping[str, int]) -> _Pending | None:
         key = FlowKey(message["vrf"], message["src_addr"], message["dst_addr"],

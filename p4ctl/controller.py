@@ -74,7 +74,10 @@ class DeviceController:
             credentials=_credentials(device),
             p4info=p4info,
             pipeline=pipeline,
-            options=ClientOptions(max_updates_per_request=config.flows.write_batch_size),
+            # Digest lists are handled concurrently so the agent can coalesce
+            # those that arrive during a write into its next batch.
+            options=ClientOptions(max_updates_per_request=config.flows.write_batch_size,
+                                  digest_concurrency=64),
         )
         self.mapping = FlowMapping(self.spec, p4info)
         self.store = FlowStore(self.spec.sizes)

@@ -183,13 +183,12 @@ class FlowMapping:
         self.flow_event_digest_id = info.digests[spec.role("digests", "flow_event", "name")].id
 
     # -- table entries ---------------------------------------------------
-    def match(self, key: FlowKey) -> list[p4runtime_pb2.FieldMatch]:
-        return [
-            p4runtime_pb2.FieldMatch(
-                field_id=fid, exact=p4runtime_pb2.FieldMatch.Exact(value=encode_uint(v, width))
-            )
-            for (fid, width), v in zip(self._match, key.values(), strict=True)
-        ]
+    def _add_match(self, msg: p4runtime_pb2.TableEntry, key: FlowKey) -> None:
+        # Filling repeated fields in place (``add``) is several times faster
+        # with upb than building nested messages and passing them in.
+        add = msg.match.add
+        for (fid, width), value in zip(self._match, key.values(), strict=True):
+            add(field_id=fid).exact.value = encode_uint(value, width)
 
     def action_params(self, flow_id: int, action: FlowAction) -> tuple[int, ...]:
         if action.kind is ActionKind.FORWARD:
@@ -204,23 +203,22 @@ class FlowMapping:
     ) -> p4runtime_pb2.TableEntry:
         """The main-table entry of a flow."""
         ids = self._actions[action.kind]
-        params = [
-            p4runtime_pb2.Action.Param(param_id=pid, value=encode_uint(v, width))
-            for (pid, width), v in zip(ids.params, self.action_params(flow_id, action),
-                                       strict=True)
-        ]
-        return p4runtime_pb2.TableEntry(
-            table_id=self.flow_table_id,
-            match=self.match(key),
-            action=p4runtime_pb2.TableAction(
-                action=p4runtime_pb2.Action(action_id=ids.id, params=params)
-            ),
-            idle_timeout_ns=idle_timeout_ns,
-        )
+        msg = p4runtime_pb2.TableEntry(table_id=self.flow_table_id,
+                                       idle_timeout_ns=idle_timeout_ns)
+        self._add_match(msg, key)
+        act = msg.action.action
+        act.action_id = ids.id
+        add = act.params.add
+        for (pid, width), value in zip(ids.params, self.action_params(flow_id, action),
+                                       strict=True):
+            add(param_id=pid, value=encode_uint(value, width))
+        return msg
 
     def table_key(self, key: FlowKey) -> p4runtime_pb2.TableEntry:
         """The main-table entry of a flow with its match only (for DELETE)."""
-        return p4runtime_pb2.TableEntry(table_id=self.flow_table_id, match=self.match(key))
+        msg = p4runtime_pb2.TableEntry(table_id=self.flow_table_id)
+        self._add_match(msg, key)
+        return msg
 
     def parse_table_entry(self, msg: p4runtime_pb2.TableEntry) -> tuple[FlowKey, int, FlowAction]:
         """(key, flow id, action) of a main-table entry read from the switch."""
