@@ -41,7 +41,7 @@ devices:
   - {name: s1, address: 127.0.0.1:1, device_id: 1, election_id: 1, port_vrf: {1: 0, 2: 0}}
 flows:
   max_new_flows_per_second: 0
-  digest: {max_list_size: 256, max_timeout: 1ms, ack_timeout: 5s}
+  digest: {max_list_size: LIST_SIZE, max_timeout: 1ms, ack_timeout: 5s}
   write_batch_size: 1000
 policy:
   default: {action: drop}
@@ -127,10 +127,17 @@ async def write_rate(n: int) -> float:
     return rate
 
 
-async def controller_rig() -> tuple[SoftwareSwitch, DeviceController]:
+async def controller_rig(list_size: int) -> tuple[SoftwareSwitch, DeviceController]:
+    """Switch and controller; ``list_size`` is the digests' max_list_size.
+
+    PI/BMv2 (and the software switch, which follows them) flush a partial
+    digest list only after 100 to 200 ms, whatever max_timeout_ns says, so a
+    low first-packet latency needs lists of one; a burst is served best by
+    long lists.
+    """
     switch = SoftwareSwitch(grpc_address="127.0.0.1:0")
     await switch.start()
-    config = parse_config(CONFIG, "bench.yaml")
+    config = parse_config(CONFIG.replace("LIST_SIZE", str(list_size)), "bench.yaml")
     device = dataclasses.replace(config.devices[0], address=switch.grpc_target,
                                  pipeline=BUNDLED)
     config = dataclasses.replace(config, devices=(device,))
@@ -140,7 +147,7 @@ async def controller_rig() -> tuple[SoftwareSwitch, DeviceController]:
 
 
 async def setup_rate(n: int) -> float:
-    switch, controller = await controller_rig()
+    switch, controller = await controller_rig(256)
     counters = controller.agent.counters
     t0 = time.perf_counter()
     for i in range(n):
@@ -158,7 +165,7 @@ async def setup_rate(n: int) -> float:
 
 
 async def latency(rate: float, seconds: float) -> list[float]:
-    switch, controller = await controller_rig()
+    switch, controller = await controller_rig(1)
     store = controller.store
     n = int(rate * seconds)
     sent: list[float] = []
@@ -202,8 +209,8 @@ async def main() -> None:
     lat.sort()
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     print(f"first packet -> both entries installed at {args.offered:,.0f} flows/s offered "
-          f"({len(lat)} flows): p50 {statistics.median(lat):.2f} ms, p99 {p99:.2f} ms, "
-          f"max {lat[-1]:.2f} ms (goal: p99 <= 5 ms)")
+          f"({len(lat)} flows, digest lists of 1): p50 {statistics.median(lat):.2f} ms, "
+          f"p99 {p99:.2f} ms, max {lat[-1]:.2f} ms (goal: p99 <= 5 ms)")
     print("baseline for comparison: the P4 tutorials' flow-cache controller, ~290 flows/s "
           "on BMv2 (published figure, not measured in this run)")
 
