@@ -1059,18 +1059,21 @@ class P4RuntimeClient:
         priority: int = 0,
         counter_data: bool = False,
         time_since_last_hit: bool = False,
+        default_entry: bool = False,
     ) -> AsyncIterator[TableEntry]:
         """Entries of ``table`` (None: every table), optionally one entry by ``match``.
 
         ``counter_data`` adds each entry's direct counter; ``time_since_last_hit``
-        its idle time (tables with idle timeout only).
+        its idle time (tables with idle timeout only). A wildcard read does not
+        include the default entry (P4Runtime-Spec, "Default entry"): read it
+        with ``default_entry=True``.
         """
         if table is None:
             msg = p4runtime_pb2.TableEntry()
         else:
-            msg = TableEntry(table, match or {}, priority=priority).to_table_entry(
-                self._require_p4info()
-            )
+            msg = TableEntry(
+                table, match or {}, priority=priority, is_default_action=default_entry
+            ).to_table_entry(self._require_p4info())
         if counter_data:
             msg.counter_data.SetInParent()
         if time_since_last_hit:

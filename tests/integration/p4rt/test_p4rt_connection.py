@@ -56,8 +56,8 @@ async def test_mastership_moves_to_the_higher_election_id_and_back(
         finally:
             await high.close()
         # the primary left: the backup is primary again and told so (it may audit now)
-        await eventually(lambda: low.is_primary, "low regains primary")
-        assert events[-1].is_primary and events[-1].connected
+        await eventually(lambda: events[-1].is_primary, "low is told it is primary again")
+        assert low.is_primary and events[-1].connected
         assert (await low.write([insert(port_vrf(2, 2))])).ok
     finally:
         await low.close()
