@@ -74,7 +74,7 @@ def compile_v1model(out_dir: Path, repo: Path = REPO) -> Outputs:
     if done.returncode != 0:
         raise RuntimeError(f"p4c failed ({done.returncode}):\n{done.stderr}{done.stdout}")
     if done.stderr.strip():
-        log.info("p4c: %s", done.stderr.strip())
+        log.debug("p4c: %s", done.stderr.strip())
     return Outputs(p4info, bmv2_json)
 
 
@@ -92,6 +92,22 @@ def compile_tna(out_dir: Path, repo: Path = REPO) -> Path:
             raise P4cMissing(f"p4c has no Tofino backend here:\n{done.stderr}")
         raise RuntimeError(f"p4c (tofino) failed ({done.returncode}):\n{done.stderr}")
     return out_dir
+
+
+def check_tna_frontend(tna_include: Path, repo: Path = REPO) -> None:
+    """Type-check the TNA program with p4c's front and mid end (``p4test``).
+
+    ``tna_include`` is the folder holding ``tna.p4`` (p4c's Tofino backend
+    sources: ``backends/tofino/bf-p4c/p4include``). This checks the program
+    against TNA's extern declarations where the Tofino backend itself is not
+    built; it does not allocate resources as p4c-tofino would.
+    """
+    p4test = find_p4c("p4test")
+    cmd = [p4test, "-I", str(tna_include), "-D__TARGET_TOFINO__=1", "--std", "p4-16",
+           str(TNA_SOURCE)]
+    done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"p4test (TNA) failed ({done.returncode}):\n{done.stderr}")
 
 
 def strip_source_info(node: Any) -> Any:
@@ -126,6 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only check that the committed artifacts are current")
     parser.add_argument("--tna", action="store_true",
                         help="also compile the TNA program (needs p4c's Tofino backend)")
+    parser.add_argument("--tna-frontend", type=Path, metavar="TNA_INCLUDE",
+                        help="also type-check the TNA program with p4test against the tna.p4 "
+                             "in this folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
                 shutil.copyfile(fresh.p4info, REPO / ARTIFACTS / "p4info.txtpb")
                 shutil.copyfile(fresh.bmv2_json, REPO / ARTIFACTS / "bmv2.json")
                 print(f"wrote {ARTIFACTS}/p4info.txtpb and {ARTIFACTS}/bmv2.json")
+            if args.tna_frontend:
+                check_tna_frontend(args.tna_frontend)
+                print("TNA program passes p4c's front and mid end (p4test)")
             if args.tna:
                 out = compile_tna(Path(tmp) / "tna")
                 print(f"TNA program compiled ({sorted(p.name for p in out.iterdir())})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -91,3 +92,15 @@ def test_committed_artifacts_are_p4c_output() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("p4test") is None or not os.environ.get("P4C_TNA_INCLUDE"),
+    reason="needs p4test on PATH and P4C_TNA_INCLUDE (p4c's backends/tofino/bf-p4c/p4include)",
+)
+def test_tna_program_passes_p4c_frontend() -> None:
+    from pathlib import Path
+
+    from p4ctl.compile import check_tna_frontend
+
+    check_tna_frontend(Path(os.environ["P4C_TNA_INCLUDE"]))
