@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -e '.[test]'
-	$(VPY) -m p4ctl.p4rt.protogen
+	$(VPY) -m p4ctl.protogen
 	bash scripts/system-deps.sh
 	touch $(STAMP)
 

@@ -13,7 +13,9 @@ slow for 512k-entry reads and bulk writes, so at set-up time we:
 
 Nothing is downloaded: the descriptors are the wheel's own. Re-running is
 cheap and idempotent (``--check`` reports whether regeneration is needed).
-Run as ``python -m p4ctl.p4rt.protogen``.
+Run as ``python -m p4ctl.protogen``. It lives outside ``p4ctl.p4rt`` on
+purpose: that package imports the generated modules, so it cannot be
+imported before they are rebuilt.
 """
 
 from __future__ import annotations

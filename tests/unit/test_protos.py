@@ -6,7 +6,7 @@ import os
 
 from google.protobuf.internal import api_implementation
 
-from p4ctl.p4rt import protogen
+from p4ctl import protogen
 
 
 def test_fast_protobuf_in_use() -> None:
