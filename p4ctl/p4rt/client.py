@@ -848,7 +848,13 @@ class P4RuntimeClient:
         self,
         response_type: int = p4runtime_pb2.GetForwardingPipelineConfigRequest.ALL,
     ) -> DevicePipeline | None:
-        """GetForwardingPipelineConfig; None when the device has no pipeline yet."""
+        """GetForwardingPipelineConfig; None when the device has no pipeline yet.
+
+        PI answers FAILED_PRECONDITION before any pipeline, and an empty
+        config where a device exists without one; both are None. (With
+        COOKIE_ONLY, a pipeline committed without a cookie also reads as None:
+        :meth:`ensure_pipeline` then installs its own, which it cannot verify.)
+        """
         stub = self._stub("GetForwardingPipelineConfig")
         req = p4runtime_pb2.GetForwardingPipelineConfigRequest(
             device_id=self.device_id, response_type=response_type
@@ -860,6 +866,9 @@ class P4RuntimeClient:
                 return None
             raise P4RuntimeError.from_rpc_error(exc, "GetForwardingPipelineConfig") from None
         config = reply.config
+        if not (config.HasField("p4info") or config.p4_device_config
+                or config.HasField("cookie")):
+            return None  # PI answers an empty config when none was ever committed
         p4info = P4Info(config.p4info) if config.HasField("p4info") else None
         return DevicePipeline(
             p4info,
