@@ -3,8 +3,9 @@
 The controller reads and writes register arrays (per-flow state, the overflow
 area). Targets differ: Tofino's P4Runtime server and the project's software
 switch implement P4Runtime ``RegisterEntry``; BMv2's ``simple_switch_grpc``
-answers UNIMPLEMENTED for it (PI ``device_mgr.cpp``: register reads/writes
-are not implemented for bmv2) and offers its own Thrift runtime API instead,
+answers UNIMPLEMENTED for it (PI ``device_mgr.cpp``: "Register reads/writes
+are not supported yet", in PI's frontend, for every PI target) and offers its
+own Thrift runtime API instead,
 the one ``simple_switch_CLI`` uses (behavioral-model
 ``src/bm_runtime/Standard_server.cpp``: ``bm_register_read``,
 ``bm_register_read_all``, ``bm_register_write``, ``bm_register_write_range``).
