@@ -36,6 +36,8 @@ devices:
     election_id: 1
     port_vrf: {{1: 0, 2: 0, 3: 0}}
 flows:
+  hold_mode: {hold}
+  max_flows_per_port: {per_port}
   max_new_flows_per_second: {rate}
   digest: {{max_list_size: 64, max_timeout: 1ms, ack_timeout: {ack}}}
 aging:
@@ -100,10 +102,13 @@ class Rig:
         return out
 
 
-async def make_rig(rate: int = 0, ack: str = "1s") -> tuple[SoftwareSwitch, DeviceController]:
+async def make_rig(
+    rate: int = 0, ack: str = "1s", hold: bool = False, per_port: int = 0
+) -> tuple[SoftwareSwitch, DeviceController]:
     switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
     await switch.start()
-    config = parse_config(CONFIG.format(rate=rate, ack=ack), str(Path(BUNDLED) / "test.yaml"))
+    text = CONFIG.format(rate=rate, ack=ack, hold=str(hold).lower(), per_port=per_port)
+    config = parse_config(text, str(Path(BUNDLED) / "test.yaml"))
     device = dataclasses.replace(config.devices[0], address=switch.grpc_target)
     config = dataclasses.replace(config, devices=(device,))
     controller = DeviceController(config, device, Metrics())
@@ -303,6 +308,61 @@ async def test_burst_above_the_rate_limit_is_counted_not_crashed() -> None:
         flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,30000,7")
         await switch.inject(1, udp("10.1.0.1", "10.2.0.1", 30000, 7))
         await Rig(switch, controller).installed(flow)
+    finally:
+        await controller.stop()
+        await switch.stop()
+
+
+async def test_hold_mode_reinjects_the_first_packet_after_install() -> None:
+    switch, controller = await make_rig(hold=True)
+    rig = Rig(switch, controller)
+    try:
+        first = tcp("10.1.0.1", "10.2.0.1", 3333, 80)
+        await rig.send(1, first)
+        # the one and only packet comes out once the flow is in: nothing was lost
+        assert bytes(await rig.expect(2)) == first
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,tcp,3333,80"))
+        counters = controller.agent.counters
+        assert (counters.held, counters.reinjected, counters.hold_dropped) == (1, 1, 0)
+    finally:
+        await controller.stop()
+        await switch.stop()
+
+
+async def test_hold_queue_is_bounded_and_overflow_counted() -> None:
+    switch, controller = await make_rig(hold=True)
+    rig = Rig(switch, controller)
+    try:
+        switch.faults.delay(0.5, ["Write"])  # keep the flow pending while packets arrive
+        frames = [udp("10.1.0.1", "10.2.0.1", 4444, 9) for _ in range(6)]
+        for f in frames:
+            await rig.send(1, f)
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,4444,9"))
+        await asyncio.sleep(0.2)
+        counters = controller.agent.counters
+        hold_queue = controller.config.flows.hold_queue
+        assert counters.held == hold_queue
+        assert counters.hold_dropped == len(frames) - hold_queue
+        assert len(switch.drain(2)) == hold_queue
+    finally:
+        await controller.stop()
+        await switch.stop()
+
+
+async def test_flows_per_port_limit_is_counted() -> None:
+    switch, controller = await make_rig(per_port=2)
+    rig = Rig(switch, controller)
+    try:
+        for sport in (1, 2, 3, 4):
+            await rig.send(1, udp("10.1.0.1", "10.2.0.1", sport, 9))
+            await asyncio.sleep(0.05)
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,2,9"))
+        counters = controller.agent.counters
+        deadline = time.monotonic() + 5
+        while counters.port_limited < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert counters.installed == 2 and counters.port_limited == 2
+        assert FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,3,9") not in controller.store
     finally:
         await controller.stop()
         await switch.stop()
