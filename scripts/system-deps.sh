@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the test tiers use (veth/namespaces, ping, mininet without
-# Open vSwitch). Installed only when missing and only when we are root; a
-# tier whose tools are absent skips and says why.
+# Debian packages the test tiers use (iproute2 for network namespaces and
+# veth pairs, ping). Installed only when missing and only when we are root;
+# a tier whose tools are absent skips and says why.
 set -eu
 want=()
 command -v ip >/dev/null 2>&1 || want+=(iproute2)
 command -v ping >/dev/null 2>&1 || want+=(iputils-ping)
-command -v brctl >/dev/null 2>&1 || want+=(bridge-utils)
-[ -d /usr/lib/python3/dist-packages/mininet ] || want+=(mininet)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "system-deps: not root or no apt-get; missing: ${want[*]} (their test tiers will skip)" >&2
