@@ -55,7 +55,7 @@ def test_ptf_suite_on_bmv2(tmp_path: Path) -> None:
         log = tmp_path / "simple_switch_grpc.out"
         with running(ns.exec_argv(argv), log) as proc:
             wait_for_grpc(ns, GRPC_ADDR, proc, log)
-            expected = list_ptf_tests(ns)
+            expected = list_ptf_tests(ns, tmp_path)
             result = run_ptf(
                 ns,
                 {

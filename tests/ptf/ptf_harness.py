@@ -33,6 +33,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 PTF_TEST_DIR = Path(__file__).resolve().parent / "flowcache"
@@ -91,7 +93,10 @@ class Namespace:
 def namespace(ports: Sequence[int] = PORTS, prefix: str = "p4ctl-ptf") -> Iterator[Namespace]:
     """A fresh namespace with veth pairs for ``ports``; deleted on exit, even on failure."""
     ns = Namespace(f"{prefix}-{os.getpid()}-{secrets.token_hex(3)}")
-    _ip("netns", "add", ns.name)
+    try:
+        _ip("netns", "add", ns.name)
+    except RuntimeError as exc:  # e.g. a container without CAP_SYS_ADMIN
+        pytest.skip(f"cannot create a network namespace: {exc}")
     try:
         for knob in ("all", "default"):
             subprocess.run(
@@ -194,12 +199,12 @@ def parse_ptf_output(returncode: int, output: str) -> PtfResult:
     return PtfResult(returncode, output, outcomes, int(ran.group(1)) if ran else None)
 
 
-def list_ptf_tests(ns: Namespace) -> list[str]:
+def list_ptf_tests(ns: Namespace, work_dir: Path) -> list[str]:
     """Every test name of the suite, as ptf would run them (``module.Class``)."""
+    argv = [str(VENV_BIN / "ptf"), "--test-dir", str(PTF_TEST_DIR), "--list-test-names",
+            "--log-file", str(work_dir / "ptf-list.log")]  # fmt: skip
     proc = subprocess.run(
-        ns.exec_argv(
-            [str(VENV_BIN / "ptf"), "--test-dir", str(PTF_TEST_DIR), "--list-test-names"]
-        ),
+        ns.exec_argv(argv),
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -211,15 +216,18 @@ def list_ptf_tests(ns: Namespace) -> list[str]:
                                                                                 line.strip())]
 
 
-def run_ptf(ns: Namespace, params: dict[str, object], log_dir: Path,
+def run_ptf(ns: Namespace, params: dict[str, object], work_dir: Path,
             extra: Sequence[str] = ()) -> PtfResult:  # fmt: skip
-    """Run the flow-cache PTF suite in ``ns`` against the switch on the other veth ends."""
+    """Run the flow-cache PTF suite in ``ns`` against the switch on the other veth ends.
+
+    ptf's logs (one per test) go to ``work_dir/ptf-logs``, a folder ptf empties first.
+    """
     test_params = ";".join(f"{k}={v!r}" for k, v in params.items())
     argv = [
         str(VENV_BIN / "ptf"),
         "--test-dir", str(PTF_TEST_DIR),
         "--test-params", test_params,
-        "--log-dir", str(log_dir),
+        "--log-dir", str(work_dir / "ptf-logs"),
         # "no other packet" checks wait this long; a Python switch under load
         # (a 2-core machine) needs more than ptf's 0.1 s
         "--default-negative-timeout", "0.5",

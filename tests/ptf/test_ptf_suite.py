@@ -54,7 +54,7 @@ def test_ptf_suite_on_software_switch(tmp_path: Path, registers: str) -> None:
         log = tmp_path / "switch.log"
         with running(ns.exec_argv(switch_argv), log) as proc:
             wait_for_grpc(ns, GRPC_ADDR, proc, log)
-            expected = list_ptf_tests(ns)
+            expected = list_ptf_tests(ns, tmp_path)
             assert len(expected) >= 10, expected
             result = run_ptf(
                 ns,
