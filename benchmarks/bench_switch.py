@@ -381,8 +381,8 @@ def _namespace(ports: int = 3) -> Iterator[str]:
         def ns(*argv: str) -> None:
             subprocess.run(["ip", "netns", "exec", name, *argv], check=True, capture_output=True)
 
-        ns("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-        ns("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+        ns(sys.executable, "-c", "for k in ('all', 'default'): open("
+           "f'/proc/sys/net/ipv6/conf/{k}/disable_ipv6', 'w').write('1')")  # fmt: skip
         ns("ip", "link", "set", "lo", "up")
         for p in range(1, ports + 1):
             ns("ip", "link", "add", f"sw{p}", "type", "veth", "peer", "name", f"h{p}")

@@ -98,12 +98,14 @@ def namespace(ports: Sequence[int] = PORTS, prefix: str = "p4ctl-ptf") -> Iterat
     except RuntimeError as exc:  # e.g. a container without CAP_SYS_ADMIN
         pytest.skip(f"cannot create a network namespace: {exc}")
     try:
-        for knob in ("all", "default"):
-            subprocess.run(
-                ns.exec_argv(["sysctl", "-qw", f"net.ipv6.conf.{knob}.disable_ipv6=1"]),
-                capture_output=True,
-                check=False,
-            )
+        # (written from inside the namespace, where /proc/sys/net is the namespace's;
+        # no dependence on procps' sysctl)
+        disable_ipv6 = (
+            "for k in ('all', 'default'):\n"
+            "    open(f'/proc/sys/net/ipv6/conf/{k}/disable_ipv6', 'w').write('1')\n"
+        )
+        subprocess.run(ns.exec_argv([sys.executable, "-c", disable_ipv6]),
+                       capture_output=True, check=False)  # fmt: skip
         _ip("-n", ns.name, "link", "set", "lo", "up")
         for port in ports:
             sw, pt = f"sw{port}", f"ptf{port}"
