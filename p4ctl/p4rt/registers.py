@@ -162,12 +162,19 @@ class ThriftRegisters:
     (``asyncio.to_thread``), never on the event loop.
 
     BMv2 carries register values as signed 64-bit integers
-    (``BmRegisterValue`` is ``i64``; ``Data::get<int64_t>``), so registers
-    wider than 64 bits cannot be used through this backend; values are
-    converted to and from unsigned of the register's width (from the P4Info
-    when given, else 64 bits). Names are the BMv2 JSON names, which for
-    v1model are the P4Info full names; with a P4Info, short names work too.
+    (``BmRegisterValue`` is ``i64``), so registers wider than 64 bits cannot
+    be used through this backend; values are converted to and from unsigned
+    of the register's width (from the P4Info when given, else 64 bits).
+    Writes of any 64-bit value work, but BMv2 *reads* with
+    ``Data::get<int64_t>()`` (behavioral-model ``include/bm/bm_sim/data.h``,
+    boost ``convert_to``), which saturates: a cell holding 2^63 or more reads
+    as 2^63 - 1 (:attr:`BMV2_SATURATED`), so that value from a 64-bit
+    register means "at least 2^63 - 1". Names are the BMv2 JSON names, which
+    for v1model are the P4Info full names; with a P4Info, short names work too.
     """
+
+    #: what BMv2 answers for a 64-bit cell holding 2^63 or more
+    BMV2_SATURATED = (1 << 63) - 1
 
     def __init__(
         self,

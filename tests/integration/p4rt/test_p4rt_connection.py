@@ -151,11 +151,19 @@ async def test_pipeline_set_get_and_ensure(target: Target, flowcache: PipelineCo
         await client.close()
 
 
-async def test_reconcile_and_commit_keeps_the_entries(client, flowcache: PipelineConfig) -> None:
+async def test_reconcile_and_commit_keeps_the_entries(
+    target: Target, client, flowcache: PipelineConfig
+) -> None:
     assert (await client.write([insert(port_vrf(5, 50))])).ok
-    await client.set_pipeline(
-        flowcache, p4runtime_pb2.SetForwardingPipelineConfigRequest.RECONCILE_AND_COMMIT
-    )
+    reconcile = p4runtime_pb2.SetForwardingPipelineConfigRequest.RECONCILE_AND_COMMIT
+    if target.kind == "bmv2":
+        # PI saves the state with a wildcard read that includes every indexed
+        # counter cell, replays it as INSERTs, and counters refuse INSERT:
+        # RECONCILE_AND_COMMIT fails for any program with an indexed counter.
+        with pytest.raises(P4RuntimeError, match="Error when reconciling config"):
+            await client.set_pipeline(flowcache, reconcile)
+        return
+    await client.set_pipeline(flowcache, reconcile)
     got = [e async for e in client.read_table_entries("port_vrf")]
     assert [(e.match, e.params) for e in got] == [({"in_port": 5}, {"vrf": 50})]
 
