@@ -41,6 +41,7 @@ from ptf_harness import (
 )
 
 DRIVER = Path(__file__).resolve().parent / "diff_driver.py"
+UNORDERED = "(unordered) "  # diff_driver.UNORDERED: compared as multisets
 SIMPLE_SWITCH_GRPC = shutil.which("simple_switch_grpc")
 _problem = environment_problem() or (
     None if SIMPLE_SWITCH_GRPC else "simple_switch_grpc (BMv2) is not on PATH"
@@ -52,8 +53,12 @@ def _differences(report: dict[str, Any]) -> list[str]:
     out = []
     for row in report["cases"]:
         ref, ours = row["bmv2"], row["software"]
+        unordered = row["case"].startswith(UNORDERED)
         for what in ("outputs", "digests", "packet_ins", "errors"):
-            if ref[what] != ours[what]:
+            a, b = ref[what], ours[what]
+            if unordered:
+                a, b = sorted(map(json.dumps, a)), sorted(map(json.dumps, b))
+            if a != b:
                 out.append(
                     f"{row['case']}: {what} differ\n  bmv2:     {ref[what]}\n"
                     f"  software: {ours[what]}"
