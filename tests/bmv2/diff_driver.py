@@ -42,6 +42,7 @@ from scapy.packet import Raw
 
 from p4ctl.p4rt import (
     CounterEntry,
+    DigestEntry,
     DigestList,
     P4Info,
     P4RuntimeClient,
@@ -210,7 +211,24 @@ class MissPolicy:
     action: str
 
 
-Step = Send | Out | MissPolicy
+@dataclass(slots=True)
+class DigestConfig:
+    """MODIFY new_flow_digest_t's DigestEntry; ``ack``: whether the driver acknowledges lists."""
+
+    max_list_size: int
+    max_timeout_ns: int
+    ack_timeout_ns: int
+    ack: bool
+
+
+@dataclass(slots=True)
+class Wait:
+    """Let time pass inside a case (digest timeouts)."""
+
+    seconds: float
+
+
+Step = Send | Out | MissPolicy | DigestConfig | Wait
 
 
 def _raw_ipv4(ihl: int, proto: int, frag: int, l4: bytes, total_len: int | None = None,
@@ -306,6 +324,17 @@ def cases() -> list[tuple[str, list[Step]]]:
         ("hold mode: truncated tcp to cpu", [Send(3, _raw_ipv4(5, 6, 0, tcp_hdr[:7],
                                                                 total_len=40))]),
         ("hold mode off", [MissPolicy("FlowIngress.miss_drop")]),
+        ("digest cache on, lists not acknowledged", [DigestConfig(1, 0, 5 * 10**9, False)]),
+        ("digest cache: the same miss twice", [Send(1, tcp(sport=9500)),
+                                               Send(1, tcp(sport=9500))]),
+        ("digest cache: the same miss, still unacknowledged", [Send(1, tcp(sport=9500))]),
+        ("digest cache: another flow", [Send(1, tcp(sport=9501))]),
+        ("digest cache off again", [DigestConfig(1, 0, 0, True)]),
+        ("digest cache off: the cached miss again", [Send(1, tcp(sport=9500))]),
+        ("digest lists of 3, 200 ms", [DigestConfig(3, 200 * 10**6, 0, True),
+                                       *[Send(1, udp(sport=9600 + i)) for i in range(4)],
+                                       Wait(0.8)]),
+        ("digest lists of 1 again", [DigestConfig(1, 0, 0, True), Send(1, udp(sport=9700))]),
         ("packet-out direct", [Out(tcp(sport=7000), 2, 0, 1)]),
         ("packet-out direct, arp", [Out(bytes(eth() / ARP(psrc=C, pdst=S)), 3, 0, 1)]),
         ("packet-out through table, hit", [Out(tcp(sport=1003), 0, 3, 0)]),
@@ -323,6 +352,8 @@ def cases() -> list[tuple[str, list[Step]]]:
 class Record:
     outputs: list[tuple[int, str]] = field(default_factory=list)
     digests: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    #: entries per digest list, in arrival order
+    digest_lists: list[int] = field(default_factory=list)
     packet_ins: list[tuple[dict[str, int], str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     last_event: float = 0.0
@@ -332,6 +363,7 @@ class Record:
             # per port in the order they left (a stable sort by port)
             "outputs": sorted(self.outputs, key=lambda o: o[0]),
             "digests": self.digests,
+            "digest_lists": self.digest_lists,
             "packet_ins": self.packet_ins,
             "errors": self.errors,
         }
@@ -347,21 +379,26 @@ class Target:
         self.client = P4RuntimeClient(grpc_addr, 1, election_id=(1, 0), p4info=p4info)
         self.registers = ThriftRegisters("127.0.0.1", thrift_port, p4info=p4info)
         self.record = Record()
+        #: acknowledge digest lists (as the controller does)
+        self.ack = True
 
     def _event(self) -> None:
         self.record.last_event = time.monotonic()
 
     async def setup(self, slots: dict[str, int]) -> None:
-        def on_digest(d: DigestList) -> None:
+        async def on_digest(d: DigestList) -> None:
             for item in d.data:
                 self.record.digests.append((d.digest, dict(item)))
+            self.record.digest_lists.append(len(d.data))
             self._event()
+            if self.ack:
+                await self.client.ack_digest(d)
 
         def on_packet_in(p: PacketIn) -> None:
             self.record.packet_ins.append((dict(p.metadata), p.payload.hex()))
             self._event()
 
-        self.client.on_digest(on_digest)
+        self.client.on_digest(on_digest, auto_ack=False)
         self.client.on_packet_in(on_packet_in)
         await self.client.connect()
         await self.client.set_pipeline(PipelineConfig.bmv2(self.p4info, BMV2_JSON))
@@ -378,10 +415,17 @@ class Target:
             await self.client.send_packet_out(PacketOut(step.data, {
                 "egress_port": step.egress_port, "ingress_port": step.ingress_port,
                 "mode": step.mode}))  # fmt: skip
-        else:
+        elif isinstance(step, MissPolicy):
             entry = TableEntry("FlowIngress.miss_policy", {}, step.action, {},
                                is_default_action=True)  # fmt: skip
             (await self.client.write([modify(entry)])).raise_on_error()
+        elif isinstance(step, DigestConfig):
+            config = DigestEntry("new_flow_digest_t", step.max_timeout_ns, step.max_list_size,
+                                 step.ack_timeout_ns)  # fmt: skip
+            (await self.client.write([modify(config)])).raise_on_error()
+            self.ack = step.ack
+        else:
+            await asyncio.sleep(step.seconds)
 
     async def send(self, port: int, data: bytes) -> None:
         raise NotImplementedError

@@ -54,7 +54,7 @@ def _differences(report: dict[str, Any]) -> list[str]:
     for row in report["cases"]:
         ref, ours = row["bmv2"], row["software"]
         unordered = row["case"].startswith(UNORDERED)
-        for what in ("outputs", "digests", "packet_ins", "errors"):
+        for what in ("outputs", "digests", "digest_lists", "packet_ins", "errors"):
             a, b = ref[what], ours[what]
             if unordered:
                 a, b = sorted(map(json.dumps, a)), sorted(map(json.dumps, b))
