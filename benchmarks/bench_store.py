@@ -74,7 +74,7 @@ def main() -> None:
                              "do not stop the store short of --entries)")
     args = parser.parse_args()
     table = args.table or 2 * args.entries
-    sizes = StoreSizes(flow_entries=table - table % 4, overflow_entries=8000, bucket_ways=4)
+    sizes = StoreSizes(flow_entries=table - table % 4, overflow_entries=65536, bucket_ways=4)
     all_keys = keys(args.entries)
     per_entry, rate, stored = measure_store(all_keys, sizes)
     baseline = measure_baseline(all_keys)
