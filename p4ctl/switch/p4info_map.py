@@ -117,6 +117,9 @@ class TableMap:
     implementation_id: int  # action profile/selector: 0 for a direct table
     is_const: bool
     requires_priority: bool
+    #: (field id, bitwidth) in key order when every field is exact: the
+    #: common flow-table case, decoded by a fast path in ``build_key``
+    exact_fields: tuple[tuple[int, int], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -328,6 +331,10 @@ class P4InfoMap:
                 is_const=t.is_const_table,
                 requires_priority=any(
                     f.match_type in ("ternary", "range", "optional") for f in fields
+                ),
+                exact_fields=(
+                    tuple((f.id, f.bitwidth) for f in sorted(fields, key=lambda f: f.index))
+                    if fields and all(f.match_type == "exact" for f in fields) else None
                 ),
             )
             if self.tables[tid].supports_idle_timeout and not table.support_timeout:

@@ -42,6 +42,11 @@ def build_key(tm: TableMap, te: p4runtime_pb2.TableEntry) -> tuple[tuple, int]:
         if te.priority != 0:
             raise _bad("Non-zero priority for default entry")
         return (), 0
+    exact = tm.exact_fields
+    if exact is not None and len(te.match) == len(exact):
+        fast = _exact_key(exact, te)
+        if fast is not None:
+            return fast
     fields = tm.match_fields
     if len(te.match) > len(fields):
         raise _bad("Too many fields in match key")
@@ -132,6 +137,28 @@ def build_key(tm: TableMap, te: p4runtime_pb2.TableEntry) -> tuple[tuple, int]:
     elif priority < 0:
         raise _bad("Priority must be positive")
     return tuple(key), priority
+
+
+def _exact_key(
+    exact: tuple[tuple[int, int], ...], te: p4runtime_pb2.TableEntry
+) -> tuple[tuple, int] | None:
+    """All-exact tables, fields given in order: the key without the general checks.
+
+    Returns None whenever anything is unusual (other order, another match
+    kind, a value too wide, a priority), so the general path gives the
+    error PI would.
+    """
+    if te.priority:
+        return None
+    key = []
+    for (fid, width), fm in zip(exact, te.match, strict=True):
+        if fm.field_id != fid or fm.WhichOneof("field_match_type") != "exact":
+            return None
+        value = int.from_bytes(fm.exact.value, "big")
+        if value >> width:
+            return None
+        key.append(value)
+    return tuple(key), 0
 
 
 def key_to_proto(tm: TableMap, key: tuple, priority: int, out: p4runtime_pb2.TableEntry) -> None:
