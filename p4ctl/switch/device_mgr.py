@@ -587,7 +587,8 @@ class DeviceMgr:
             dc = self._pmap().direct_counters[tm.direct_counter_id]
             self._set_counters(dc.unit, entry, counters)
         try:
-            table.insert(entry)
+            # build_key and build_action_args applied PI's checks already
+            table.insert(entry, checked=True)
         except DuplicateEntryError:
             existing = table.get(key, priority)
             if existing is None or not table.is_const_entry(existing):

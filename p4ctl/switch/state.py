@@ -298,13 +298,26 @@ class Table:
         if self.has_const_entries:
             raise InvalidEntryError(f"table {self.name} has const entries and cannot be changed")
 
-    def insert(self, entry: TableEntry, *, const: bool = False) -> None:
-        """Add an entry (``const``: a JSON entry, only while loading)."""
+    def insert(self, entry: TableEntry, *, const: bool = False, checked: bool = False) -> None:
+        """Add an entry (``const``: a JSON entry, only while loading).
+
+        ``checked``: the caller already validated the key's and the
+        arguments' widths and the action (the P4Runtime server decodes them
+        with PI's checks), so they are not checked twice on the write path.
+        """
         if not const:
             self._check_mutable()
-        key = self._check_key(entry.key)
-        prio = self._check_priority(entry.priority)
-        entry.args = self.check_action(entry.action, entry.args)
+        if checked:
+            key = entry.key
+            prio = entry.priority
+            if entry.action not in self._actions:
+                raise InvalidEntryError(
+                    f"table {self.name}: action {entry.action!r} not in the table"
+                )
+        else:
+            key = self._check_key(entry.key)
+            prio = self._check_priority(entry.priority)
+            entry.args = self.check_action(entry.action, entry.args)
         entry.key = key
         ident = (key, prio)
         if ident in self._entries:

@@ -150,9 +150,10 @@ def _exact_key(
     """
     if te.priority:
         return None
+    match = te.match
     key = []
-    for (fid, width), fm in zip(exact, te.match, strict=True):
-        if fm.field_id != fid or fm.WhichOneof("field_match_type") != "exact":
+    for (fid, width), fm in zip(exact, match, strict=True):
+        if fm.field_id != fid or not fm.HasField("exact"):
             return None
         value = int.from_bytes(fm.exact.value, "big")
         if value >> width:

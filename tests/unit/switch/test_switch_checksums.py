@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import bmv2json as J
-from conftest import digest_of, probe, tcp_packet, udp_packet
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
+from switch_probe import digest_of, probe, tcp_packet, udp_packet
 
 from p4ctl.switch import Pipeline
 

@@ -6,7 +6,7 @@ import time
 
 import bmv2json as J
 import pytest
-from conftest import tcp_packet, udp_packet
+from switch_probe import tcp_packet, udp_packet
 
 from p4ctl.switch import Pipeline, PipelineError, TableEntry
 from p4ctl.switch.state import BM_MAX_PRIORITY

@@ -12,9 +12,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import tcp_packet, udp_packet
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
+from switch_probe import tcp_packet, udp_packet
 
 from p4ctl.switch import Pipeline, TableEntry
 

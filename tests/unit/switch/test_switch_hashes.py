@@ -17,7 +17,7 @@ from pathlib import Path
 
 import bmv2json as J
 import pytest
-from conftest import digest_of, probe, tcp_packet
+from switch_probe import digest_of, probe, tcp_packet
 
 from p4ctl.switch import Pipeline, PipelineError
 from p4ctl.switch.interp.hashes import hash_function, internet_checksum

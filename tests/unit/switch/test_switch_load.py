@@ -6,7 +6,7 @@ import json
 
 import bmv2json as J
 import pytest
-from conftest import digest_of, probe, tcp_packet
+from switch_probe import digest_of, probe, tcp_packet
 
 from p4ctl.switch import Pipeline, PipelineError, TableEntry
 

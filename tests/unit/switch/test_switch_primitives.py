@@ -6,9 +6,9 @@ import logging
 
 import bmv2json as J
 import pytest
-from conftest import digest_of, probe, tcp_packet
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
+from switch_probe import digest_of, probe, tcp_packet
 
 from p4ctl.switch import Pipeline, PipelineError
 
@@ -399,7 +399,7 @@ def test_jump_if_zero_in_an_action(doc) -> None:
     )
     J.table(doc, "ingress", "t", [], ["a"], "a")
     pipe = Pipeline.from_json(doc)
-    from conftest import udp_packet
+    from switch_probe import udp_packet
 
     assert digest_of(pipe, tcp_packet()) == (6,)
     assert digest_of(pipe, udp_packet()) == (17,)
