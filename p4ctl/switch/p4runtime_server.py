@@ -94,6 +94,16 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
         if error is not None:
             await context.abort(grpc_code(error.code), error.message)
 
+    async def _configured_device(self, context):
+        """The device, or FAILED_PRECONDITION when no pipeline is set (PI's answer)."""
+        device = self._s.device
+        if not device.has_config:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "No forwarding pipeline config set for this device",
+            )
+        return device
+
     async def _check_device(self, device_id: int, context: grpc.aio.ServicerContext) -> None:
         if device_id != self._s.device.device_id:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Unknown device id {device_id}")
@@ -114,12 +124,7 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
         await self._prologue("Write", context)
         await self._check_device(request.device_id, context)
         await self._check_primary(request, context)
-        device = self._s.device
-        if not device.has_config:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "No forwarding pipeline config set for this device",
-            )
+        device = await self._configured_device(context)
         try:
             results = device.write(request)
         except P4RuntimeError as e:
@@ -136,12 +141,7 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
     async def Read(self, request, context):
         await self._prologue("Read", context)
         await self._check_device(request.device_id, context)
-        device = self._s.device
-        if not device.has_config:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "No forwarding pipeline config set for this device",
-            )
+        device = await self._configured_device(context)
         chunk = self._s.read_chunk
         batch = p4runtime_pb2.ReadResponse()
         sent = 0
@@ -179,12 +179,7 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
     async def GetForwardingPipelineConfig(self, request, context):
         await self._prologue("GetForwardingPipelineConfig", context)
         await self._check_device(request.device_id, context)
-        device = self._s.device
-        if not device.has_config:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "No forwarding pipeline config set for this device",
-            )
+        device = await self._configured_device(context)
         try:
             config = device.get_pipeline(request.response_type)
         except P4RuntimeError as e:
