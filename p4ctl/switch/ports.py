@@ -36,6 +36,10 @@ MAX_FRAME = 65536
 OnPacket = Callable[[int, bytes], None]
 
 
+#: bytes of kernel receive buffer per attached interface
+RECEIVE_BUFFER = 8 << 20
+
+
 @dataclass(slots=True)
 class _Interface:
     port: int
@@ -82,6 +86,11 @@ class Ports:
         try:
             sock.bind((ifname, 0))
             sock.setblocking(False)
+            # A burst of new flows must queue in the kernel, not be dropped,
+            # while the interpreter works (the kernel caps this at rmem_max
+            # unless we are privileged, which raw sockets require anyway).
+            sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33),
+                            RECEIVE_BUFFER)
         except OSError:
             sock.close()
             raise
