@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: (field name, bit width) in hash and key order, IPv4 layout.
 KEY_FIELDS: tuple[tuple[str, int], ...] = (
@@ -31,6 +31,9 @@ KEY_FIELDS: tuple[tuple[str, int], ...] = (
     ("src_port", 16),
     ("dst_port", 16),
 )
+
+#: bits of a packed key
+KEY_BITS = sum(width for _, width in KEY_FIELDS)
 
 IP_PROTO_ICMP = 1
 IP_PROTO_TCP = 6
@@ -72,11 +75,23 @@ class FlowKey:
     proto: int
     src_port: int
     dst_port: int
+    #: the fields concatenated in hash order, computed once (validation does it anyway)
+    _packed: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
+        packed = 0
         for (name, width), value in zip(KEY_FIELDS, self.values(), strict=True):
-            if not isinstance(value, int) or value < 0 or value >> width:
-                raise ValueError(f"flow key field {name}={value!r} does not fit in {width} bits")
+            if value.__class__ is not int or value < 0 or value >> width:
+                if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < (
+                    1 << width
+                ):
+                    value = int(value)  # an IntEnum or similar: accept its value
+                else:
+                    raise ValueError(
+                        f"flow key field {name}={value!r} does not fit in {width} bits"
+                    )
+            packed = (packed << width) | value
+        object.__setattr__(self, "_packed", packed)
 
     def values(self) -> tuple[int, int, int, int, int, int]:
         return (self.vrf, self.src_addr, self.dst_addr, self.proto, self.src_port, self.dst_port)
@@ -89,7 +104,7 @@ class FlowKey:
 
     def packed(self) -> int:
         """The key as one integer (fields concatenated in hash order): compact and hashable."""
-        return pack_fields(self.values(), [w for _, w in KEY_FIELDS])[0]
+        return self._packed
 
     @classmethod
     def unpack(cls, packed: int) -> FlowKey:
@@ -101,7 +116,7 @@ class FlowKey:
 
     def bucket_hash(self) -> int:
         """The switch's crc32 of this key (the value the new-flow digest carries)."""
-        return crc32_fields(self.values(), [w for _, w in KEY_FIELDS])
+        return crc32_of_bits(self._packed, KEY_BITS)
 
     @classmethod
     def parse(cls, text: str) -> FlowKey:
