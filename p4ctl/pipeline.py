@@ -199,12 +199,14 @@ class FlowMapping:
                 action.nat_src_port, action.nat_dst_port)
 
     def table_entry(
-        self, key: FlowKey, flow_id: int, action: FlowAction, idle_timeout_ns: int = 0
+        self, key: FlowKey, flow_id: int, action: FlowAction, idle_timeout_ns: int = 0,
+        out: p4runtime_pb2.TableEntry | None = None,
     ) -> p4runtime_pb2.TableEntry:
-        """The main-table entry of a flow."""
+        """The main-table entry of a flow (filled into ``out`` when given: no copy)."""
         ids = self._actions[action.kind]
-        msg = p4runtime_pb2.TableEntry(table_id=self.flow_table_id,
-                                       idle_timeout_ns=idle_timeout_ns)
+        msg = p4runtime_pb2.TableEntry() if out is None else out
+        msg.table_id = self.flow_table_id
+        msg.idle_timeout_ns = idle_timeout_ns
         self._add_match(msg, key)
         act = msg.action.action
         act.action_id = ids.id
@@ -214,9 +216,12 @@ class FlowMapping:
             add(param_id=pid, value=encode_uint(value, width))
         return msg
 
-    def table_key(self, key: FlowKey) -> p4runtime_pb2.TableEntry:
+    def table_key(
+        self, key: FlowKey, out: p4runtime_pb2.TableEntry | None = None
+    ) -> p4runtime_pb2.TableEntry:
         """The main-table entry of a flow with its match only (for DELETE)."""
-        msg = p4runtime_pb2.TableEntry(table_id=self.flow_table_id)
+        msg = p4runtime_pb2.TableEntry() if out is None else out
+        msg.table_id = self.flow_table_id
         self._add_match(msg, key)
         return msg
 

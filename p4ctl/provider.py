@@ -85,15 +85,14 @@ class SwitchFlowProvider:
             op = ops[i]
             entry = op.entry
             key = entry.flow_key
+            update = p4runtime_pb2.Update(type=_UPDATE_TYPE[op.kind])
+            # filled in place: nesting finished messages would copy them
             if op.kind is OpKind.REMOVE:
-                table_entry = mapping.table_key(key)
+                mapping.table_key(key, out=update.entity.table_entry)
             else:
-                table_entry = mapping.table_entry(
-                    key, entry.flow_id, entry.action, self.idle_timeout_ns(key)
-                )
-            updates.append(p4runtime_pb2.Update(
-                type=_UPDATE_TYPE[op.kind], entity=p4runtime_pb2.Entity(table_entry=table_entry)
-            ))
+                mapping.table_entry(key, entry.flow_id, entry.action, self.idle_timeout_ns(key),
+                                    out=update.entity.table_entry)
+            updates.append(update)
         try:
             written = await self.client.write(updates)
         except P4RuntimeError as exc:
