@@ -52,7 +52,8 @@ async def test_run_installs_flows_and_flows_command_shows_them(tmp_path: Path) -
     example = (REPO / "examples" / "p4ctl.yaml").read_text()
     config = tmp_path / "p4ctl.yaml"
     config.write_text(example.replace("127.0.0.1:9559", switch.grpc_target)
-                      .replace("address: 127.0.0.1:9100", "address: null"))
+                      .replace("address: 127.0.0.1:9100", "address: null")
+                      .replace("log_interval: 60s", "log_interval: 1s"))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "p4ctl.cli", "run", "--config", str(config),
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -80,3 +81,6 @@ async def test_run_installs_flows_and_flows_command_shows_them(tmp_path: Path) -
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
         await switch.stop()
     assert proc.returncode == 0, out.decode()
+    # the periodic status line: flows/s, active entries, failures
+    assert "s1: " in out.decode() and " flows/s, " in out.decode()
+    assert "2 entries active, 0 pending, 0 failed, 0 over limits" in out.decode()
