@@ -17,20 +17,36 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from p4ctl.flows.key import KEY_FIELDS
 from p4ctl.switch.pipeline import Pipeline
 from p4ctl.switch.state import TableEntry
 
-__all__ = ["flowcache_like", "main"]
+__all__ = ["STANDARD_METADATA", "flowcache_like", "main"]
 
 COMMITTED = Path(__file__).resolve().parents[3] / "pipelines/flowcache/bmv2.json"
 
-KEY = [
-    ("vrf", 16),
-    ("src_addr", 32),
-    ("dst_addr", 32),
-    ("proto", 8),
-    ("src_port", 16),
-    ("dst_port", 16),
+#: the flow key (field, width), in hash order: the controller's layout
+KEY = KEY_FIELDS
+
+#: v1model's standard_metadata as p4c-bm2-ss declares it
+STANDARD_METADATA = [
+    ["ingress_port", 9, False],
+    ["egress_spec", 9, False],
+    ["egress_port", 9, False],
+    ["instance_type", 32, False],
+    ["packet_length", 32, False],
+    ["enq_timestamp", 32, False],
+    ["enq_qdepth", 19, False],
+    ["deq_timedelta", 32, False],
+    ["deq_qdepth", 19, False],
+    ["ingress_global_timestamp", 48, False],
+    ["egress_global_timestamp", 48, False],
+    ["mcast_grp", 16, False],
+    ["egress_rid", 16, False],
+    ["checksum_error", 1, False],
+    ["parser_error", 32, False],
+    ["priority", 3, False],
+    ["_padding", 3, False],
 ]
 
 
@@ -58,25 +74,7 @@ def _assign(dst: Any, src: Any) -> dict[str, Any]:
 
 def flowcache_like(ways: int = 8, flow_entries: int = 4096, overflow: int = 1024) -> dict:
     """A BMv2 JSON with the flow-cache program's structure (see the module docstring)."""
-    std = [
-        ["ingress_port", 9, False],
-        ["egress_spec", 9, False],
-        ["egress_port", 9, False],
-        ["instance_type", 32, False],
-        ["packet_length", 32, False],
-        ["enq_timestamp", 32, False],
-        ["enq_qdepth", 19, False],
-        ["deq_timedelta", 32, False],
-        ["deq_qdepth", 19, False],
-        ["ingress_global_timestamp", 48, False],
-        ["egress_global_timestamp", 48, False],
-        ["mcast_grp", 16, False],
-        ["egress_rid", 16, False],
-        ["checksum_error", 1, False],
-        ["parser_error", 32, False],
-        ["priority", 3, False],
-        ["_padding", 3, False],
-    ]
+    std = [list(f) for f in STANDARD_METADATA]
     scal = [[n, w, False] for n, w in KEY] + [
         ["in_port", 16, False],
         ["bucket_hash", 64, False],

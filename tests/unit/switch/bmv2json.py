@@ -13,25 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-STANDARD_METADATA = [
-    ["ingress_port", 9, False],
-    ["egress_spec", 9, False],
-    ["egress_port", 9, False],
-    ["instance_type", 32, False],
-    ["packet_length", 32, False],
-    ["enq_timestamp", 32, False],
-    ["enq_qdepth", 19, False],
-    ["deq_timedelta", 32, False],
-    ["deq_qdepth", 19, False],
-    ["ingress_global_timestamp", 48, False],
-    ["egress_global_timestamp", 48, False],
-    ["mcast_grp", 16, False],
-    ["egress_rid", 16, False],
-    ["checksum_error", 1, False],
-    ["parser_error", 32, False],
-    ["priority", 3, False],
-    ["_padding", 3, False],
-]
+# p4c-bm2-ss's standard_metadata: the interpreter benchmark builds the same JSON shape
+from p4ctl.switch.interp.bench import STANDARD_METADATA
 
 FIELD_ALIASES = [
     ["queueing_metadata.enq_timestamp", ["standard_metadata", "enq_timestamp"]],
