@@ -105,11 +105,10 @@ class DeviceController:
             send_packet_out=self.client.send_packet_out,
             metrics=metrics,
         )
-        digests = self.spec
         self.client.on_digest(self.agent.on_new_flows,
-                              digests.role("digests", "new_flow", "name"))
+                              self.spec.role("digests", "new_flow", "name"))
         self.client.on_digest(self.agent.on_flow_events,
-                              digests.role("digests", "flow_event", "name"))
+                              self.spec.role("digests", "flow_event", "name"))
         if flows.hold_mode:
             self.client.on_packet_in(self.agent.on_packet_in)
         self.client.on_mastership(self._on_mastership)

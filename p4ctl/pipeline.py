@@ -14,13 +14,13 @@ without a per-call name look-up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from p4.v1 import p4data_pb2, p4runtime_pb2
+from p4.v1 import p4runtime_pb2
 
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import KEY_FIELDS, FlowKey
@@ -110,23 +110,6 @@ class PipelineSpec:
         if self.bmv2_json_path is None:
             raise PipelineSpecError(f"pipeline {self.name} has no BMv2 JSON")
         return self.bmv2_json_path.read_bytes()
-
-
-@dataclass(slots=True, frozen=True)
-class NewFlow:
-    """A decoded new-flow digest."""
-
-    key: FlowKey
-    ingress_port: int
-    bucket_hash: int
-
-
-@dataclass(slots=True, frozen=True)
-class FlowEvent:
-    """A decoded flow-event digest (FIN or RST newly seen on an entry)."""
-
-    flow_id: int
-    tcp_flags: int
 
 
 @dataclass(slots=True, frozen=True)
@@ -273,24 +256,3 @@ class FlowMapping:
     def overflow_remove(self, index: int) -> list[tuple[str, int, int]]:
         """Clearing the valid bit is enough: the slot no longer matches."""
         return [(self.registers["overflow_valid"], index, 0)]
-
-    # -- digests -----------------------------------------------------------
-    def decode_new_flow(self, data: p4data_pb2.P4Data) -> NewFlow:
-        """A new-flow digest message; raises ValueError when malformed."""
-        values = _struct_ints(data, 8)
-        return NewFlow(FlowKey(*values[:6]), values[6], values[7])
-
-    def decode_flow_event(self, data: p4data_pb2.P4Data) -> FlowEvent:
-        values = _struct_ints(data, 2)
-        return FlowEvent(values[0], values[1])
-
-
-def _struct_ints(data: p4data_pb2.P4Data, count: int) -> Sequence[int]:
-    if data.WhichOneof("data") != "struct" or len(data.struct.members) != count:
-        raise ValueError(f"expected a struct of {count} members, got {data!r:.200}")
-    out = []
-    for member in data.struct.members:
-        if member.WhichOneof("data") != "bitstring" or not member.bitstring:
-            raise ValueError(f"expected a bitstring member, got {member!r:.100}")
-        out.append(int.from_bytes(member.bitstring, "big"))
-    return out
