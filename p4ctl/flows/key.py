@@ -81,15 +81,12 @@ class FlowKey:
     def __post_init__(self) -> None:
         packed = 0
         for (name, width), value in zip(KEY_FIELDS, self.values(), strict=True):
-            if value.__class__ is not int or value < 0 or value >> width:
-                if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < (
-                    1 << width
-                ):
-                    value = int(value)  # an IntEnum or similar: accept its value
-                else:
-                    raise ValueError(
-                        f"flow key field {name}={value!r} does not fit in {width} bits"
-                    )
+            if value.__class__ is not int:  # an IntEnum is taken by value; bools are not
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"flow key field {name}={value!r} is not an integer")
+                value = int(value)
+            if value < 0 or value >> width:
+                raise ValueError(f"flow key field {name}={value!r} does not fit in {width} bits")
             packed = (packed << width) | value
         object.__setattr__(self, "_packed", packed)
 
