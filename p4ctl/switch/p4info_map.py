@@ -67,12 +67,20 @@ MT = p4info_pb2.MatchField.MatchType
 SCOPE = p4info_pb2.ActionRef.Scope
 UNIT = p4info_pb2.CounterSpec.Unit
 
+#: The JSON match types that can stand for each P4Info kind. An ``optional``
+#: key is "ternary" in p4c's BMv2 JSON (p4lang/p4c
+#: ``backends/bmv2/common/control.h``: "Table key fields with match_kind
+#: optional will be represented in the BMv2 JSON file the same as a ternary
+#: field would be", for the key and for const entries alike); BMv2 itself has
+#: no optional match type (``src/bm_sim/P4Objects.cpp``,
+#: ``match_name_to_match_type``). The interpreter also loads a JSON that says
+#: "optional"; both hold the same key form (see ``table_codec``).
 _P4INFO_TO_JSON_MATCH = {
     MT.EXACT: ("exact", "valid"),
     MT.LPM: ("lpm",),
     MT.TERNARY: ("ternary",),
     MT.RANGE: ("range",),
-    MT.OPTIONAL: ("optional",),
+    MT.OPTIONAL: ("ternary", "optional"),
 }
 
 
@@ -86,7 +94,9 @@ class MatchFieldMap:
     name: str
     bitwidth: int
     #: The P4Info kind ("exact", "lpm", "ternary", "range", "optional") or
-    #: "valid" for a P4_14 valid match, which the P4Info shows as exact.
+    #: "valid" for a P4_14 valid match, which the P4Info shows as exact. An
+    #: optional field is "optional" here whatever the JSON calls it: the
+    #: P4Runtime form is the P4Info's.
     match_type: str
     index: int  # position in the interpreter's key tuple
 
@@ -303,7 +313,8 @@ class P4InfoMap:
                         f"table {name} field {mf.name}: {mf.bitwidth} bits in the P4Info, "
                         f"{jmf.bitwidth} in the JSON"
                     )
-                fields.append(MatchFieldMap(mf.id, mf.name, mf.bitwidth, jmf.match_type, i))
+                kind = "optional" if mf.match_type == MT.OPTIONAL else jmf.match_type
+                fields.append(MatchFieldMap(mf.id, mf.name, mf.bitwidth, kind, i))
             actions: dict[int, int] = {}
             for ref in t.action_refs:
                 am = self.actions.get(ref.id)

@@ -17,6 +17,13 @@ Semantics follow BMv2 (p4lang/behavioral-model):
   converted the same way, so a read shows what PI would show.
 * Tables whose key has a ternary, range or optional field need a priority
   (PI's ``requires_priority``); the others take priority 0.
+* An optional field's key element is BMv2's ternary pair (value, mask) with
+  the mask all ones or 0: BMv2 has no optional kind (p4c writes optional
+  keys as "ternary" in the JSON, and PI sends an optional match to BMv2 as a
+  ternary one, p4lang/PI ``src/frontends/generic/pi.c``
+  ``pi_match_key_optional_set``). A JSON that says "optional" keeps that
+  form too, so the P4Runtime side converts in one place
+  (``table_codec``).
 * ``src/bm_sim/match_tables.cpp`` ``set_default_action``: a const default entry
   cannot change at all; a const default action can change only its arguments.
 * ``src/bm_sim/context.cpp`` ``register_write_range``: ``[start, end)``,
@@ -109,7 +116,8 @@ class TableEntry:
 
     ``key`` has one element per match field, in JSON order: exact/valid -> int;
     lpm -> (value, prefix_len); ternary -> (value, mask); range -> (low, high);
-    optional -> (value, is_wildcard).
+    optional -> (value, mask) as ternary, the mask all ones (a value) or 0
+    (a wildcard, value 0).
     """
 
     key: tuple
@@ -242,25 +250,18 @@ class Table:
                 if v & ~(_mask(w) ^ _mask(w - b)) & _mask(w):
                     raise InvalidEntryError(f"{what}: value has bits set beyond the prefix")
                 out.append((v, int(b)))
-            elif t == "ternary" and not isinstance(b, bool):
+            elif t == "ternary" or t == "optional":
                 v, m = _check_uint(what, a, w), _check_uint(what + " mask", b, w)
                 if v & ~m:
                     raise InvalidEntryError(f"{what}: value has bits set outside the mask")
+                if t == "optional" and m and m != _mask(w):
+                    raise InvalidEntryError(f"{what}: an optional mask is all ones or 0")
                 out.append((v, m))
             elif t == "range":
                 lo, hi = _check_uint(what, a, w), _check_uint(what, b, w)
                 if lo > hi:
                     raise InvalidEntryError(f"{what}: range low {lo} > high {hi}")
                 out.append((lo, hi))
-            elif t in ("optional", "ternary"):
-                # p4c writes an optional field as "ternary" in the JSON; the key
-                # form (value, is_wildcard) tells them apart (P4Info knows).
-                v = _check_uint(what, a, w)
-                if not isinstance(b, bool):
-                    raise InvalidEntryError(f"{what}: optional wildcard flag must be a bool")
-                if b and v:
-                    raise InvalidEntryError(f"{what}: wildcard optional with a non-zero value")
-                out.append((v, b))
             else:  # pragma: no cover - excluded at load
                 raise InvalidEntryError(f"{what}: unsupported match type {t}")
         return tuple(out)
@@ -462,10 +463,8 @@ class Table:
             elif kind == "lpm":
                 m = _mask(w) ^ _mask(w - el[1])
                 out.append((False, m, el[0] & m))
-            elif kind == "ternary" and not isinstance(el[1], bool):
+            elif kind == "ternary" or kind == "optional":
                 out.append((False, el[1], el[0] & el[1]))
-            elif kind in ("optional", "ternary"):
-                out.append((False, 0, 0) if el[1] else (False, _mask(w), el[0]))
             else:  # range
                 out.append((True, el[0], el[1]))
         return tuple(out)

@@ -13,6 +13,25 @@ The checks and their messages are PI's (p4lang/PI
 * tables with a ternary, range or optional field need a priority > 0, the
   others must not have one;
 * values may be padded with leading zero bytes; reads answer canonical bytes.
+
+Optional fields are held as BMv2 holds them, as a ternary (value, mask)
+pair: BMv2 has no optional match kind and p4c writes optional keys as
+"ternary" in the JSON (see ``p4info_map``). The conversion is PI's, and lives
+only here:
+
+* write: a given value is the value with an all-ones mask of the field's
+  width, an omitted field is value 0 with mask 0 (p4lang/PI
+  ``proto/frontend/src/device_mgr.cpp`` ``set_optional_match`` and the
+  missing-field case of ``construct_match_key``;
+  ``src/frontends/generic/pi.c`` ``pi_match_key_optional_set`` writes mask
+  bytes 0xff, the first byte cut to the width, or 0x00 for a wildcard; the
+  BMv2 target sends it on as a TERNARY parameter,
+  p4lang/behavioral-model ``PI/src/pi_tables_imp.cpp``);
+* read: the field is omitted when the first byte of the mask is zero (a
+  wildcard), otherwise it is an ``optional`` value (``pi_match_key_optional_get``,
+  ``proto/frontend/src/match_key_helpers.cpp`` ``parse_match_key``), so a
+  client reads back the form it wrote, and p4c's const entries (value with
+  an all-ones mask, ``_`` with mask 0) read as optional values and omissions.
 """
 
 from __future__ import annotations
@@ -60,10 +79,8 @@ def build_key(tm: TableMap, te: p4runtime_pb2.TableEntry) -> tuple[tuple, int]:
         w = mf.bitwidth
         t = mf.match_type
         if fm is None:
-            if t == "lpm" or t == "ternary":
+            if t == "lpm" or t == "ternary" or t == "optional":
                 key[mf.index] = (0, 0)
-            elif t == "optional":
-                key[mf.index] = (0, True)
             elif t == "range":
                 key[mf.index] = (0, (1 << w) - 1)
             else:
@@ -122,7 +139,7 @@ def build_key(tm: TableMap, te: p4runtime_pb2.TableEntry) -> tuple[tuple, int]:
         elif t == "optional":
             if kind != "optional":
                 raise _bad("Invalid match type")
-            key[mf.index] = (bytes_to_int(fm.optional.value, w), False)
+            key[mf.index] = (bytes_to_int(fm.optional.value, w), (1 << w) - 1)
         else:  # pragma: no cover - refused when the map is built
             raise _bad("Invalid match type")
     if matched != len(te.match):
@@ -194,7 +211,8 @@ def key_to_proto(tm: TableMap, key: tuple, priority: int, out: p4runtime_pb2.Tab
             fm.range.low = int_to_bytes(el[0])
             fm.range.high = int_to_bytes(el[1])
         elif t == "optional":
-            if el[1]:
+            # PI's is_wildcard: the mask's first byte (of the field's whole bytes) is 0.
+            if not el[1] >> ((mf.bitwidth - 1) & ~7):
                 continue
             fm = out.match.add(field_id=mf.id)
             fm.optional.value = int_to_bytes(el[0])

@@ -128,14 +128,24 @@ def test_equal_priorities_first_entry_wins() -> None:
     assert t.lookup((1,)).args == (1,)
 
 
-def test_optional_match_and_optional_written_as_ternary() -> None:
-    t = table([("optional", 8), ("ternary", 8)])
-    t.insert(TableEntry(((5, False), (0, True)), 1, "fwd", (1,)))  # p4c: optional -> "ternary"
-    t.insert(TableEntry(((0, True), (0, True)), 0 + 1, "fwd", (2,)))
-    assert t.lookup((5, 99)).args == (1,)
-    assert t.lookup((6, 99)).args == (2,)
-    with pytest.raises(InvalidEntryError, match="wildcard"):
-        t.insert(TableEntry(((1, True), (0, True)), 3, "fwd", (1,)))
+def test_optional_keys_are_ternary_pairs_with_full_or_empty_masks() -> None:
+    """An optional element is BMv2's ternary pair: a value with an all-ones mask, or mask 0.
+
+    The second field is "ternary", as p4c writes an optional field in the JSON.
+    """
+    t = table([("optional", 9), ("ternary", 8)])
+    t.insert(TableEntry(((5, 0x1FF), (7, 0xFF)), 1, "fwd", (1,)))
+    t.insert(TableEntry(((0, 0), (0, 0)), 1, "fwd", (2,)))
+    assert t.lookup((5, 7)).args == (1,)
+    assert t.lookup((5, 8)).args == (2,)
+    assert t.lookup((6, 7)).args == (2,)
+    assert t.get(((5, 0x1FF), (7, 0xFF)), 1) is not None
+    with pytest.raises(InvalidEntryError, match="all ones or 0"):
+        t.insert(TableEntry(((4, 0x0F), (0, 0)), 3, "fwd", (1,)))
+    with pytest.raises(InvalidEntryError, match="outside the mask"):
+        t.insert(TableEntry(((1, 0), (0, 0)), 3, "fwd", (1,)))
+    with pytest.raises(InvalidEntryError, match="integer"):  # the old (value, is_wildcard) form
+        t.insert(TableEntry(((0, True), (0, 0)), 3, "fwd", (1,)))
 
 
 def test_default_action_rules() -> None:
