@@ -6,7 +6,9 @@ A port is either attached to a Linux interface (``-i 1@veth1``, as
 * an attached port receives every frame arriving on the interface through an
   ``AF_PACKET`` raw socket read from the event loop (``loop.add_reader``,
   non-blocking; frames the socket itself sent are skipped) and transmits with
-  ``send`` on the same socket. Opening one needs ``CAP_NET_RAW`` (root);
+  ``send`` on the same socket. Opening one needs ``CAP_NET_RAW`` (root).
+  Attached ports are read in turn, one frame each, so frames arriving on
+  several ports at once are processed about in arrival order, as on BMv2;
 * a port without interface keeps what the switch sends to it in a bounded
   ``asyncio.Queue``, which tests read (:meth:`Ports.queue`); packets are put
   into the switch with :meth:`SoftwareSwitch.inject`.
@@ -32,6 +34,9 @@ ETH_P_ALL = 0x0003
 #: ``sll_pkttype`` of a frame this host sent (linux/if_packet.h).
 PACKET_OUTGOING = 4
 MAX_FRAME = 65536
+#: frames taken from one interface per wake-up at most, so a busy port
+#: leaves the event loop free for RPCs and timers between wake-ups
+READ_ROUNDS = 64
 
 OnPacket = Callable[[int, bytes], None]
 
@@ -69,6 +74,8 @@ class Ports:
         self._on_packet = on_packet
         self._loop = loop
         self._ifaces: dict[int, _Interface] = {}
+        #: attached interfaces in attach order: the round-robin order of reads
+        self._rotation: list[_Interface] = []
         self._queues: dict[int, asyncio.Queue[bytes]] = {}
         self.queue_limit = queue_limit
         self.stats = PortStats()
@@ -96,26 +103,60 @@ class Ports:
             raise
         iface = _Interface(port, ifname, sock)
         self._ifaces[port] = iface
+        self._rotation.append(iface)
         loop.add_reader(sock.fileno(), self._readable, iface)
         log.info("port %d attached to interface %s", port, ifname)
 
-    def _readable(self, iface: _Interface) -> None:
-        # Drain what is there now; the loop calls again when more arrives.
-        for _ in range(64):
+    def _readable(self, first: _Interface) -> None:
+        """Take one frame from each interface in turn until none has more.
+
+        Frames that arrive on several ports at once are then processed about
+        in arrival order, not grouped by port: BMv2's port manager does the
+        same, one frame from each ready port per ``select``
+        (p4lang/behavioral-model ``src/BMI/bmi_port.c``, ``run_select``). The
+        round starts with ``first``, the interface whose readiness the event
+        loop reported first, then goes on in attach order; an interface
+        leaves the rotation when it has nothing more, and each keeps at most
+        ``READ_ROUNDS`` frames per wake-up (the loop calls again for what is
+        left). Reading an empty socket costs one failed ``recvfrom``, so the
+        other interfaces' own wake-ups in the same loop pass are cheap.
+        """
+        rotation = self._rotation
+        if len(rotation) > 1:
+            i = rotation.index(first)
+            rotation = rotation[i:] + rotation[:i]
+        receive, deliver = self._receive, self._deliver
+        for _ in range(READ_ROUNDS):
+            ready = []
+            for iface in rotation:
+                data = receive(iface)
+                if data is not None:
+                    ready.append(iface)
+                    deliver(iface, data)
+            if not ready:
+                return
+            rotation = ready
+
+    @staticmethod
+    def _receive(iface: _Interface) -> bytes | None:
+        """The next frame that arrived on ``iface``, or None when there is none now."""
+        while True:
             try:
                 data, addr = iface.sock.recvfrom(MAX_FRAME)
             except (BlockingIOError, InterruptedError):
-                return
+                return None
             except OSError as e:
                 log.warning("port %d (%s): receive failed: %s", iface.port, iface.ifname, e)
-                return
-            if addr[2] == PACKET_OUTGOING:
-                continue
-            iface.rx += 1
-            try:
-                self._on_packet(iface.port, data)
-            except Exception:  # one bad packet must not stop the port
-                log.exception("port %d: processing a packet failed", iface.port)
+                return None
+            if addr[2] != PACKET_OUTGOING:
+                return data
+
+    def _deliver(self, iface: _Interface, data: bytes) -> None:
+        iface.rx += 1
+        try:
+            self._on_packet(iface.port, data)
+        except Exception:  # one bad packet must not stop the port
+            log.exception("port %d: processing a packet failed", iface.port)
 
     def transmit(self, port: int, packet: bytes) -> None:
         """Send a packet out of ``port``."""
@@ -149,3 +190,4 @@ class Ports:
                 (loop or asyncio.get_running_loop()).remove_reader(iface.sock.fileno())
             iface.sock.close()
         self._ifaces.clear()
+        self._rotation.clear()
