@@ -14,12 +14,15 @@ authoritative store. For each new-flow digest message:
    to another flow;
 5. allocate both slots (main bucket, else its overflow list; neither: FAILED
    with reason TABLE_FULL);
-6. install the flows as a two-stage batch, reverse entries first, so the
-   reply never arrives before its entry. Digest lists that arrive while a
-   batch is being written are coalesced into the next batch (one flow alone
-   goes at once; a burst goes in large batches). Entries become ADDED when
-   the switch confirms them; a pair whose forward entry was rejected has its
-   reverse entry removed again.
+6. install each flow as a two-stage batch, reverse entry first, so the
+   reply never arrives before its entry. The batches go through one
+   :class:`~p4ctl.flows.batch.BatchPipeline`: each write round carries the
+   forward entries of the flows whose reverse entries the previous round
+   confirmed and the reverse entries of every flow that arrived meanwhile
+   (one flow alone goes at once; a burst goes in large writes). Entries
+   become ADDED when the switch confirms them; a pair whose forward entry
+   was rejected has its reverse entry removed again, and one flow's failure
+   does not touch the others.
 
 The digest list is acknowledged (by the client) when this handler returns,
 that is after the writes were acknowledged.
@@ -39,7 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from p4ctl.flows.batch import FlowOp, OpKind, execute
+from p4ctl.flows.batch import BatchPipeline, FlowOp, OpKind
 from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
@@ -129,6 +132,7 @@ class FlowAgent:
         send_packet_out: Callable[..., Any] | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        write_batch_size: int = 1000,
     ) -> None:
         self.store = store
         self.policy = policy
@@ -142,15 +146,15 @@ class FlowAgent:
         self._per_port: dict[int, int] = {}
         self._per_vrf: dict[int, int] = {}
         self._held: OrderedDict[int, list[bytes]] = OrderedDict()
-        self._waiting: list[tuple[list[_Pending], asyncio.Future[None]]] = []
-        self._installer: asyncio.Task[None] | None = None
+        # a round is one WriteRequest at most, so rounds can overlap on the wire
+        self._pipeline = BatchPipeline(store, provider, max_ops=write_batch_size)
         self._metrics = metrics
         if metrics is not None:
             self._register_metrics(metrics)
 
     # -- new flows ---------------------------------------------------------
     async def on_new_flows(self, digest: Any) -> None:
-        """Digest-list handler: install every new flow of the list as one staged batch."""
+        """Digest-list handler: install every new flow of the list, each as a staged batch."""
         self.counters.digests += 1
         pending: list[_Pending] = []
         for message in digest.data:
@@ -162,31 +166,8 @@ class FlowAgent:
                 continue
             if item is not None:
                 pending.append(item)
-        if not pending:
-            return
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((pending, done))
-        if self._installer is None or self._installer.done():
-            self._installer = asyncio.create_task(self._install_waiting(), name="installer")
-        await done
-
-    async def _install_waiting(self) -> None:
-        """Install whatever digest lists are waiting, as one staged batch per round.
-
-        Lists that arrive while a batch is on the switch wait for the next
-        round and go together: one flow alone is written at once (low
-        latency), a burst is written in large batches (high throughput).
-        """
-        while self._waiting:
-            rounds, self._waiting = self._waiting, []
-            try:
-                await self._install([p for pending, _ in rounds for p in pending])
-            except Exception:  # the controller must survive; the flows stay as they are
-                log.exception("installing %d digest lists failed", len(rounds))
-            finally:
-                for _, done in rounds:
-                    if not done.done():
-                        done.set_result(None)
+        if pending:
+            await self._install(pending)
 
     def _admit(self, message: Mapping[str, int]) -> _Pending | None:
         key = FlowKey(message["vrf"], message["src_addr"], message["dst_addr"],
@@ -258,9 +239,13 @@ class FlowAgent:
         self._held.pop(key.packed(), None)
 
     async def _install(self, pending: list[_Pending]) -> None:
-        reverse_stage = [FlowOp(OpKind.ADD, p.reverse) for p in pending if p.reverse is not None]
-        forward_stage = [FlowOp(OpKind.ADD, p.forward) for p in pending]
-        await execute(self.store, self.provider, [reverse_stage, forward_stage])
+        submit = self._pipeline.submit
+        batches = [
+            submit(([FlowOp(OpKind.ADD, p.reverse)] if p.reverse is not None else [],
+                    [FlowOp(OpKind.ADD, p.forward)]))
+            for p in pending
+        ]
+        await asyncio.wait(batches)
         cleanup: list[FlowOp] = []
         for p in pending:
             fwd, rev = p.forward, p.reverse
@@ -281,7 +266,7 @@ class FlowAgent:
                 self.store.move(fwd, FlowState.PENDING_REMOVE)
                 cleanup.append(FlowOp(OpKind.REMOVE, fwd))
         if cleanup:
-            await execute(self.store, self.provider, [cleanup])
+            await submit([cleanup])
 
     def _drop_record(self, entry: FlowEntry) -> None:
         """Forget a FAILED record (and its FAILED partner) before a retry."""

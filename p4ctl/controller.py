@@ -104,6 +104,7 @@ class DeviceController:
             ),
             send_packet_out=self.client.send_packet_out,
             metrics=metrics,
+            write_batch_size=flows.write_batch_size,
         )
         self.client.on_digest(self.agent.on_new_flows,
                               self.spec.role("digests", "new_flow", "name"))

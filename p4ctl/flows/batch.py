@@ -12,11 +12,22 @@ Entry states follow the outcomes: a confirmed add becomes ADDED, a confirmed
 remove (or a remove the switch answers NOT_FOUND: it is gone either way)
 becomes REMOVED, and anything rejected becomes FAILED with the switch's
 reason.
+
+:func:`execute` runs one batch alone. :class:`BatchPipeline` runs many:
+each round hands the provider the next stage of every batch in progress
+as one list, so stage 2 of one batch travels with stage 1 of the batches
+submitted after it. Every batch still sees its stages complete in order,
+but a stream of two-stage batches costs about one switch round trip per
+batch instead of two, and a batch submitted while a round is on the switch
+goes in the next round with every other one that arrived meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +35,8 @@ from typing import Protocol
 from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import FlowStore
+
+log = logging.getLogger(__name__)
 
 
 class OpKind(enum.Enum):
@@ -71,31 +84,157 @@ class BatchResult:
         return [r for r in self.results if not r.ok]
 
 
-async def execute(
-    store: FlowStore, provider: FlowProvider, stages: Sequence[Sequence[FlowOp]]
-) -> BatchResult:
-    """Run ``stages`` in order on ``provider``, updating entry states in ``store``."""
-    result = BatchResult()
-    failure: str | None = None
-    for number, stage in enumerate(stages, start=1):
-        if not stage:
-            continue
-        if failure is not None:
-            skipped = [OpResult(op, False, "ABORTED", failure) for op in stage]
-            for r in skipped:
-                _settle(store, r)
-            result.results.extend(skipped)
-            continue
-        answers = await provider.apply(stage)
+class _Run:
+    """One batch in progress: its non-empty stages, the next one to send, the outcomes."""
+
+    __slots__ = ("failure", "future", "next", "result", "stages")
+
+    def __init__(self, stages: Sequence[Sequence[FlowOp]],
+                 future: asyncio.Future[BatchResult] | None = None) -> None:
+        self.stages = [stage for stage in stages if stage]
+        self.next = 0
+        self.result = BatchResult()
+        self.failure: str | None = None
+        self.future = future
+
+    def current(self) -> Sequence[FlowOp] | None:
+        """The stage to send now; None when the batch is complete."""
+        return self.stages[self.next] if self.next < len(self.stages) else None
+
+    def record(self, store: FlowStore, answers: Sequence[OpResult]) -> None:
+        """Settle the current stage's answers; after a failure, abort the later stages."""
+        stage = self.stages[self.next]
         if len(answers) != len(stage):
             raise RuntimeError(f"provider answered {len(answers)} results for {len(stage)} ops")
         for r in answers:
             _settle(store, r)
-        result.results.extend(answers)
+        self.result.results.extend(answers)
+        self.next += 1
         bad = next((r for r in answers if not r.ok), None)
-        if bad is not None:
-            failure = f"stage {number} failed ({bad.reason})"
-    return result
+        if bad is None:
+            return
+        self.failure = f"stage {self.next} failed ({bad.reason})"
+        for later in self.stages[self.next:]:
+            skipped = [OpResult(op, False, "ABORTED", self.failure) for op in later]
+            for r in skipped:
+                _settle(store, r)
+            self.result.results.extend(skipped)
+        self.next = len(self.stages)
+
+
+async def execute(
+    store: FlowStore, provider: FlowProvider, stages: Sequence[Sequence[FlowOp]]
+) -> BatchResult:
+    """Run ``stages`` in order on ``provider``, updating entry states in ``store``."""
+    run = _Run(stages)
+    while (ops := run.current()) is not None:
+        run.record(store, await provider.apply(ops))
+    return run.result
+
+
+class BatchPipeline:
+    """Staged batches of many callers through one provider, their stages merged per round.
+
+    A round takes the current stage of the batches waiting (those submitted
+    while earlier rounds were on the switch included, up to ``max_ops``
+    operations), applies them with one provider call, and moves each batch
+    to its next stage. A batch's next stage only joins a round after the
+    round of its previous stage completed, as :func:`execute` guarantees,
+    and one batch's failure does not touch the others.
+
+    One round is on the switch at a time while little is waiting, so single
+    flows share round trips. When ``overlap_at`` operations or more are
+    waiting, a second round (up to ``rounds_in_flight``) starts at once: the
+    controller then prepares one write while the switch applies the other.
+    """
+
+    def __init__(self, store: FlowStore, provider: FlowProvider, *, max_ops: int = 0,
+                 rounds_in_flight: int = 2, overlap_at: int = 64) -> None:
+        self.store = store
+        self.provider = provider
+        self.max_ops = max_ops
+        self.rounds_in_flight = max(1, rounds_in_flight)
+        self.overlap_at = overlap_at
+        self.rounds = 0
+        self._waiting: deque[_Run] = deque()
+        self._waiting_ops = 0
+        self._in_flight = 0
+        self._kicked = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, stages: Sequence[Sequence[FlowOp]]) -> asyncio.Future[BatchResult]:
+        """Queue a batch for the next round; the future gives its :class:`BatchResult`."""
+        future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
+        run = _Run(stages, future)
+        stage = run.current()
+        if stage is None:
+            future.set_result(run.result)
+            return future
+        self._waiting.append(run)
+        self._waiting_ops += len(stage)
+        if not self._kicked:
+            # start rounds once the caller's loop of submits is done, so a
+            # digest list's flows leave together
+            self._kicked = True
+            asyncio.get_running_loop().call_soon(self._start_rounds)
+        return future
+
+    def _start_rounds(self) -> None:
+        self._kicked = False
+        while self._waiting and self._in_flight < self.rounds_in_flight:
+            if self._in_flight and self._waiting_ops < self.overlap_at:
+                return
+            runs = self._take()
+            self._in_flight += 1
+            task = asyncio.create_task(self._round(runs), name="batch-round")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _take(self) -> list[_Run]:
+        """Waiting batches for one round: at least one, at most ``max_ops`` operations."""
+        runs: list[_Run] = []
+        ops = 0
+        waiting = self._waiting
+        while waiting:
+            n = len(waiting[0].stages[waiting[0].next])
+            if runs and self.max_ops and ops + n > self.max_ops:
+                break
+            runs.append(waiting.popleft())
+            ops += n
+        self._waiting_ops -= ops
+        return runs
+
+    async def _round(self, runs: list[_Run]) -> None:
+        try:
+            ops: list[FlowOp] = []
+            for run in runs:
+                ops.extend(run.stages[run.next])
+            self.rounds += 1
+            try:
+                answers = await self.provider.apply(ops)
+                if len(answers) != len(ops):
+                    raise RuntimeError(
+                        f"provider answered {len(answers)} results for {len(ops)} ops")
+            except Exception as exc:  # a bug below: fail this round's operations, go on
+                log.exception("a round of %d flow operations failed", len(ops))
+                answers = [OpResult(op, False, "INTERNAL", repr(exc)) for op in ops]
+            at = 0
+            going_on: list[_Run] = []
+            for run in runs:
+                n = len(run.stages[run.next])
+                run.record(self.store, answers[at:at + n])
+                at += n
+                stage = run.current()
+                if stage is not None:
+                    going_on.append(run)
+                    self._waiting_ops += len(stage)
+                elif run.future is not None and not run.future.done():
+                    run.future.set_result(run.result)
+            # batches going on first: their next stage waited a round already
+            self._waiting.extendleft(reversed(going_on))
+        finally:
+            self._in_flight -= 1
+            self._start_rounds()
 
 
 def _settle(store: FlowStore, r: OpResult) -> None:

@@ -1,5 +1,8 @@
 """Staged batches: stage order, state outcomes, and failure of the later stages.
 
+The pipeline tests check what travels together in each round: a batch's
+later stage never in the same round as, or before, its earlier stage.
+
 The provider here is a scripted stand-in for the switch side, to test the
 staging rules on their own; the same batches run against the software switch
 over gRPC in the integration tier.
@@ -7,9 +10,10 @@ over gRPC in the integration tier.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
-from p4ctl.flows.batch import FlowOp, OpKind, OpResult, execute
+from p4ctl.flows.batch import BatchPipeline, FlowOp, OpKind, OpResult, execute
 from p4ctl.flows.entry import DROP
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
@@ -73,3 +77,114 @@ async def test_remove_not_found_counts_as_removed() -> None:
     await execute(store, provider, [[FlowOp(OpKind.REMOVE, fwd), FlowOp(OpKind.REMOVE, rev)]])
     assert len(store) == 0
     assert store.by_flow_id(fwd.flow_id) is None
+
+
+class SlowProvider(ScriptedProvider):
+    """Holds each apply until the test releases it, to see what travels together."""
+
+    def __init__(self, reject: dict[int, str] | None = None, fail: bool = False) -> None:
+        super().__init__(reject)
+        self.gates: list[asyncio.Event] = []
+        self.fail = fail
+
+    async def apply(self, ops: Sequence[FlowOp]) -> list[OpResult]:
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        self.stages.append([op.entry.flow_id for op in ops])
+        await gate.wait()
+        if self.fail:
+            raise RuntimeError("provider bug")
+        return await ScriptedProvider(self.reject).apply(ops)
+
+
+async def release(provider: SlowProvider, round_number: int) -> None:
+    while len(provider.gates) < round_number:
+        await asyncio.sleep(0)
+    provider.gates[round_number - 1].set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def two_stage(fwd, rev) -> list[list[FlowOp]]:
+    return [[FlowOp(OpKind.ADD, rev)], [FlowOp(OpKind.ADD, fwd)]]
+
+
+async def test_pipeline_sends_a_second_stage_with_the_first_stage_of_later_batches() -> None:
+    store = FlowStore(StoreSizes(64, 8, 4))
+    (f1, r1), (f2, r2) = pair(store, 1), pair(store, 2)
+    provider = SlowProvider()
+    pipeline = BatchPipeline(store, provider)
+    first = pipeline.submit(two_stage(f1, r1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    second = pipeline.submit(two_stage(f2, r2))  # arrives while round 1 is on the switch
+    await release(provider, 1)
+    assert r1.state is FlowState.ADDED and f1.state is FlowState.PENDING_ADD
+    await release(provider, 2)
+    await release(provider, 3)
+    assert (await first).ok and (await second).ok
+    # round 2 carried batch 1's forward entry and batch 2's reverse entry
+    assert provider.stages == [[r1.flow_id], [f1.flow_id, r2.flow_id], [f2.flow_id]]
+    assert pipeline.rounds == 3
+
+
+async def test_pipeline_failure_of_one_batch_leaves_the_others_alone() -> None:
+    store = FlowStore(StoreSizes(64, 8, 4))
+    (f1, r1), (f2, r2) = pair(store, 1), pair(store, 2)
+    provider = ScriptedProvider(reject={r1.flow_id: "RESOURCE_EXHAUSTED"})
+    pipeline = BatchPipeline(store, provider)
+    # submitted together: they share each round
+    first, second = pipeline.submit(two_stage(f1, r1)), pipeline.submit(two_stage(f2, r2))
+    assert not (await first).ok and (await second).ok
+    assert provider.stages == [[r1.flow_id, r2.flow_id], [f2.flow_id]]
+    assert f1.state is FlowState.FAILED and f1.reason.startswith("ABORTED: stage 1 failed")
+    assert f2.state is FlowState.ADDED and r2.state is FlowState.ADDED
+
+
+async def test_pipeline_overlaps_rounds_only_when_enough_is_waiting() -> None:
+    store = FlowStore(StoreSizes(256, 8, 4))
+    pairs = [pair(store, n) for n in range(6)]
+    provider = SlowProvider()
+    pipeline = BatchPipeline(store, provider, max_ops=2, overlap_at=3)
+    futures = [pipeline.submit(two_stage(*pairs[0]))]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    futures.append(pipeline.submit(two_stage(*pairs[1])))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(provider.stages) == 1  # one op waiting: it waits for round 1
+    futures += [pipeline.submit(two_stage(*p)) for p in pairs[2:]]
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    # five reverse entries waiting >= overlap_at: a second round, capped at max_ops
+    assert len(provider.stages) == 2 and len(provider.stages[1]) == 2
+    n = 0
+    while not all(f.done() for f in futures):
+        n += 1
+        await release(provider, n)
+    assert all(f.result().ok for f in futures)
+    assert all(len(stage) <= 2 for stage in provider.stages)
+    for fwd, rev in pairs:
+        assert fwd.state is FlowState.ADDED and rev.state is FlowState.ADDED
+        # every forward entry went in a round after its reverse entry's round
+        rounds = {fid: i for i, stage in enumerate(provider.stages) for fid in stage}
+        assert rounds[fwd.flow_id] > rounds[rev.flow_id]
+
+
+async def test_pipeline_survives_a_provider_that_raises() -> None:
+    store = FlowStore(StoreSizes(64, 8, 4))
+    fwd, rev = pair(store, 1)
+    provider = SlowProvider(fail=True)
+    pipeline = BatchPipeline(store, provider)
+    future = pipeline.submit(two_stage(fwd, rev))
+    await release(provider, 1)
+    result = await future
+    assert not result.ok
+    assert rev.state is FlowState.FAILED and rev.reason.startswith("INTERNAL")
+    assert fwd.state is FlowState.FAILED
+    provider.fail = False  # the pipeline still runs later batches
+    f2, r2 = pair(store, 2)
+    later = pipeline.submit(two_stage(f2, r2))
+    await release(provider, 2)
+    await release(provider, 3)
+    assert (await later).ok
