@@ -99,6 +99,7 @@ async def _run(config_path: Path) -> int:
     from p4ctl.config import ConfigError
     from p4ctl.config.values import split_host_port
     from p4ctl.controller import DeviceController
+    from p4ctl.gc_freeze import GcFreezer
     from p4ctl.metrics import Metrics, serve
     from p4ctl.p4rt.errors import P4RuntimeError
     from p4ctl.pipeline import PipelineSpecError
@@ -108,6 +109,7 @@ async def _run(config_path: Path) -> int:
     if config is None:
         return 2
     metrics = Metrics()
+    freezer = GcFreezer()
     try:
         controllers = [DeviceController(config, d, metrics) for d in config.devices]
     except (ConfigError, PipelineSpecError) as exc:
@@ -124,6 +126,7 @@ async def _run(config_path: Path) -> int:
             server = await serve(metrics, host, port)
         for c in controllers:
             await c.start()
+        freezer.install()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), config.metrics.log_interval)
@@ -133,6 +136,7 @@ async def _run(config_path: Path) -> int:
         log.error("%s", exc)
         return 1
     finally:
+        freezer.remove()
         for c in controllers:
             await c.stop()
         if server is not None:

@@ -21,6 +21,7 @@ import logging
 import signal
 from pathlib import Path
 
+from p4ctl.gc_freeze import GcFreezer
 from p4ctl.switch.device import SoftwareSwitch
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,8 @@ async def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             log.error("cannot start the switch: %s", e)
             return 1
+        freezer = GcFreezer()
+        freezer.install()
         for port, ifname in sorted(ports.items()):
             log.info("port %d <-> %s", port, ifname)
         log.info(
@@ -164,6 +167,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         await stop.wait()
         log.info("stopping")
+        freezer.remove()
         await switch.stop()
         return 0
     finally:

@@ -1,0 +1,43 @@
+"""The garbage-collector freezer: start-up objects and full-collection survivors leave the walk."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from p4ctl.gc_freeze import GcFreezer
+
+
+async def test_freezes_at_install_and_after_each_full_collection() -> None:
+    freezer = GcFreezer()
+    try:
+        freezer.install()
+        assert freezer.freezes == 1
+        assert freezer.frozen > 0
+        assert gc.get_objects(generation=2) == []  # everything old is frozen
+        survivors = [[i] for i in range(1000)]  # long-lived containers, new since install
+        before = freezer.frozen
+        gc.collect(1)
+        await asyncio.sleep(0)
+        assert freezer.freezes == 1  # a young collection changes nothing
+        gc.collect(2)
+        await asyncio.sleep(0)
+        assert freezer.freezes == 2
+        assert freezer.frozen > before
+        walked = {id(o) for o in gc.get_objects()}  # what the collector still walks
+        assert not any(id(s) in walked for s in survivors)
+    finally:
+        freezer.remove()
+        gc.unfreeze()
+
+
+async def test_removed_freezer_leaves_the_collector_alone() -> None:
+    freezer = GcFreezer()
+    freezer.install()
+    freezer.remove()
+    gc.unfreeze()
+    gc.collect(2)
+    await asyncio.sleep(0)
+    assert freezer.freezes == 1
+    assert gc.get_freeze_count() == 0
+    assert freezer._on_gc not in gc.callbacks
