@@ -105,11 +105,16 @@ class FlowKey:
 
     @classmethod
     def unpack(cls, packed: int) -> FlowKey:
-        values = []
-        for _, width in reversed(KEY_FIELDS):
-            values.append(packed & ((1 << width) - 1))
+        """The key of :meth:`packed`'s integer (fields cut out of it: each fits its width)."""
+        if packed < 0 or packed >> KEY_BITS:
+            raise ValueError(f"packed flow key {packed:#x} is not {KEY_BITS} bits")
+        key = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(key, "_packed", packed)
+        for name, width in reversed(KEY_FIELDS):
+            setattr_(key, name, packed & ((1 << width) - 1))
             packed >>= width
-        return cls(*reversed(values))
+        return key
 
     def bucket_hash(self) -> int:
         """The switch's crc32 of this key (the value the new-flow digest carries)."""
