@@ -479,8 +479,14 @@ class DeviceMgr:
         else:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid update type")
 
-    def _validate_action(self, tm: TableMap, te: p4runtime_pb2.TableEntry) -> None:
-        """PI's ``validate_action``: indirect tables, const defaults, action scopes."""
+    def _validate_action(
+        self, tm: TableMap, te: p4runtime_pb2.TableEntry
+    ) -> p4runtime_pb2.Action | None:
+        """PI's ``validate_action``: indirect tables, const defaults, action scopes.
+
+        Returns the entry's direct action (None when it has none), so the
+        caller does not look it up again.
+        """
         indirect = tm.implementation_id != 0
         if indirect and te.is_default_action:
             raise P4RuntimeError(
@@ -494,8 +500,9 @@ class DeviceMgr:
                 "default action",
             )
         if not te.HasField("action"):
-            return
-        kind = te.action.WhichOneof("type")
+            return None
+        table_action = te.action
+        kind = table_action.WhichOneof("type")
         if indirect:
             if kind == "action":
                 raise P4RuntimeError(
@@ -509,7 +516,8 @@ class DeviceMgr:
             raise P4RuntimeError(
                 Code.INVALID_ARGUMENT, f"Cannot provide indirect action for direct table {tm.id}"
             )
-        action_id = te.action.action.action_id
+        action = table_action.action
+        action_id = action.action_id
         if not self._pmap().valid_id(action_id, PREFIX_ACTION):
             raise _invalid_id()
         scope = tm.actions.get(action_id)
@@ -523,10 +531,11 @@ class DeviceMgr:
             raise P4RuntimeError(
                 Code.PERMISSION_DENIED, "Cannot use DEFAULT_ONLY action in table entry"
             )
+        return action
 
-    def _action(self, te: p4runtime_pb2.TableEntry) -> tuple[str, tuple[int, ...]]:
-        am = self._pmap().actions[te.action.action.action_id]
-        return am.name, build_action_args(am, te.action.action)
+    def _action(self, action: p4runtime_pb2.Action) -> tuple[str, tuple[int, ...]]:
+        am = self._pmap().actions[action.action_id]
+        return am.name, build_action_args(am, action)
 
     def _direct_counter_values(
         self, tm: TableMap, te: p4runtime_pb2.TableEntry
@@ -546,9 +555,10 @@ class DeviceMgr:
 
     @staticmethod
     def _validate_ttl(tm: TableMap, te: p4runtime_pb2.TableEntry) -> bool:
-        if te.idle_timeout_ns < 0:
+        ttl = te.idle_timeout_ns
+        if ttl < 0:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "idle_timeout_ns must be a positive value")
-        if te.idle_timeout_ns > 0 and not tm.supports_idle_timeout:
+        if ttl > 0 and not tm.supports_idle_timeout:
             raise P4RuntimeError(
                 Code.INVALID_ARGUMENT,
                 "idle_timeout_ns must be set to 0 for tables which do not support idle timeout",
@@ -568,8 +578,9 @@ class DeviceMgr:
         if not te.HasField("action"):
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "'action' field must be set")
         key, priority = build_key(tm, te)
-        self._validate_action(tm, te)
-        action, args = self._action(te)
+        action_msg = self._validate_action(tm, te)
+        assert action_msg is not None  # has an action, and a direct one
+        action, args = self._action(action_msg)
         counters = self._direct_counter_values(tm, te)
         supports_idle = self._validate_ttl(tm, te)
         table = tm.table
@@ -606,10 +617,10 @@ class DeviceMgr:
 
     def _table_modify(self, tm: TableMap, te: p4runtime_pb2.TableEntry) -> None:
         key, priority = build_key(tm, te)
-        self._validate_action(tm, te)
+        action_msg = self._validate_action(tm, te)
         action_call = None
-        if te.HasField("action"):
-            action_call = self._action(te)
+        if action_msg is not None:
+            action_call = self._action(action_msg)
         elif not te.is_default_action:
             raise P4RuntimeError(
                 Code.INVALID_ARGUMENT, "'action' field must be set for non-default entries"

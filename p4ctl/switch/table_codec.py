@@ -36,6 +36,8 @@ only here:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from p4.v1 import p4runtime_pb2
 
 from p4ctl.switch.codec import Code, P4RuntimeError, bytes_to_int, int_to_bytes
@@ -219,12 +221,27 @@ def key_to_proto(tm: TableMap, key: tuple, priority: int, out: p4runtime_pb2.Tab
 
 
 def build_action_args(am: ActionMap, action: p4runtime_pb2.Action) -> tuple[int, ...]:
-    """The interpreter's argument tuple (PI's ``construct_action_data``)."""
-    if len(action.params) != len(am.param_order):
+    """The interpreter's argument tuple (PI's ``construct_action_data``).
+
+    Parameters given in P4Info order (as clients send them) are read in one
+    pass; any other order goes through the general checks.
+    """
+    params = action.params
+    if len(params) != len(am.param_order):
         raise _bad("Unexpected number of action parameters")
+    args = []
+    for (pid, width), p in zip(am.param_order, params, strict=True):
+        if p.param_id != pid:
+            return _action_args_any_order(am, params)
+        args.append(bytes_to_int(p.value, width))
+    return tuple(args)
+
+
+def _action_args_any_order(am: ActionMap, params: Iterable[p4runtime_pb2.Action.Param]
+                           ) -> tuple[int, ...]:
     args = [0] * len(am.param_order)
     seen: set[int] = set()
-    for p in action.params:
+    for p in params:
         where = am.params.get(p.param_id)
         if where is None:
             raise _bad("Unknown action parameter")
