@@ -21,8 +21,8 @@ Semantics follow BMv2 (p4lang/behavioral-model):
   the mask all ones or 0: BMv2 has no optional kind (p4c writes optional
   keys as "ternary" in the JSON, and PI sends an optional match to BMv2 as a
   ternary one, p4lang/PI ``src/frontends/generic/pi.c``
-  ``pi_match_key_optional_set``). A JSON that says "optional" keeps that
-  form too, so the P4Runtime side converts in one place
+  ``pi_match_key_optional_set``). The loader refuses a JSON that says
+  "optional", as BMv2 does; the P4Runtime side converts in one place
   (``table_codec``).
 * ``src/bm_sim/match_tables.cpp`` ``set_default_action``: a const default entry
   cannot change at all; a const default action can change only its arguments.

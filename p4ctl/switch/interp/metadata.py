@@ -161,7 +161,12 @@ class Metadata:
                 h = layout.header(target, where)
                 width = 1
                 kname = k.get("name") or f"{h.name}.$valid$"
-            elif mt in ("exact", "lpm", "ternary", "range", "optional"):
+            elif mt == "optional":
+                # BMv2's match_name_to_match_type knows no "optional": p4c
+                # writes optional keys as "ternary" (PI converts on write).
+                raise PipelineError(f"{where}: match type 'optional' is not a BMv2 JSON match "
+                                    "type (p4c writes optional keys as 'ternary')")
+            elif mt in ("exact", "lpm", "ternary", "range"):
                 ref = layout.field(target, where)
                 if ref.vl:
                     raise PipelineError(f"{where}: match on a variable-length field")
@@ -227,7 +232,7 @@ class Metadata:
         key: list[Any] = []
         for spec, el in zip(keys, mk, strict=True):
             mt = el.get("match_type")
-            if mt != spec.match_type and not (spec.match_type == "optional" and mt == "ternary"):
+            if mt != spec.match_type:
                 raise PipelineError(f"{where}: match type {mt!r} for a {spec.match_type} field")
             if mt == "valid":
                 key.append(int(bool(need(el, "key", where))))

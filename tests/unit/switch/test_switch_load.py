@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import bmv2json as J
@@ -164,3 +165,13 @@ def test_header_union_validity(doc) -> None:
         ],
     )
     assert digest_of(pipe, tcp_packet()) == (0, 1, 1)
+
+
+def test_json_match_type_optional_is_refused_as_bmv2_does(doc) -> None:
+    """p4c writes optional keys as "ternary"; BMv2 knows no "optional" match type."""
+    J.action(doc, "NoAction", [])
+    J.table(doc, "ingress", "t", [("ternary", ["ipv4", "dst_addr"])], ["NoAction"], "NoAction")
+    Pipeline.from_json(copy.deepcopy(doc))  # the ternary form loads
+    J.pipeline_obj(doc, "ingress")["tables"][0]["key"][0]["match_type"] = "optional"
+    with pytest.raises(PipelineError, match="'optional' is not a BMv2 JSON match type"):
+        Pipeline.from_json(doc)
