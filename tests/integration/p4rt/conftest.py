@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from p4rt_helpers import BMv2Target, SoftwareTarget, Target, software_switch_in_thread
+from p4rt_helpers import BMv2Target, Target, software_switch_in_thread, started_target
 
 from p4ctl.p4rt import P4RuntimeClient, PipelineConfig
 
@@ -42,17 +42,8 @@ async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             import p4ctl.switch.device  # noqa: F401
         except ImportError as exc:
             pytest.skip(f"the software switch is not importable: {exc}")
-        switch: Target = SoftwareTarget()
-    else:
-        binary = shutil.which("simple_switch_grpc")
-        if binary is None:
-            pytest.skip("simple_switch_grpc is not on PATH")
-        switch = BMv2Target(binary, tmp_path)
-    await switch.start()
-    try:
+    async with started_target(request.param, tmp_path) as switch:
         yield switch
-    finally:
-        await switch.stop()
 
 
 @pytest.fixture(params=["software", "bmv2"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -234,6 +235,23 @@ class BMv2Target(Target):
     async def restart(self) -> None:
         await asyncio.to_thread(self._kill)
         await asyncio.to_thread(self._spawn)
+
+
+@contextlib.asynccontextmanager
+async def started_target(kind: str, tmp: Path) -> AsyncIterator[Target]:
+    """A started "software" or "bmv2" target (BMv2 skips where not installed), stopped after."""
+    if kind == "software":
+        switch: Target = SoftwareTarget()
+    else:
+        binary = shutil.which("simple_switch_grpc")
+        if binary is None:
+            pytest.skip("simple_switch_grpc is not on PATH")
+        switch = BMv2Target(binary, tmp)
+    await switch.start()
+    try:
+        yield switch
+    finally:
+        await switch.stop()
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,11 @@ client), so the tests see exactly what goes over the wire.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import os
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +287,33 @@ async def rpc_error(awaitable) -> grpc.aio.AioRpcError:
     except grpc.aio.AioRpcError as e:
         return e
     raise AssertionError("the RPC succeeded")
+
+
+@contextlib.contextmanager
+def veth_pairs(prefix: str) -> Iterator[dict[int, tuple[str, str]]]:
+    """Two veth pairs for ports 1 and 2: {port: (switch end, host end)}; removed afterwards."""
+    tag = f"{prefix}{os.getpid() % 100000}"
+    pairs = {1: (f"{tag}a", f"{tag}A"), 2: (f"{tag}b", f"{tag}B")}
+    try:
+        for sw_end, host_end in pairs.values():
+            _ip("link", "add", sw_end, "type", "veth", "peer", "name", host_end)
+            for name in (sw_end, host_end):
+                with contextlib.suppress(OSError):
+                    Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6").write_text("1")
+                _ip("link", "set", name, "up")
+        yield pairs
+    finally:
+        for sw_end, _ in pairs.values():
+            subprocess.run(["ip", "link", "del", sw_end], capture_output=True, check=False)
+
+
+def raw_socket(ifname: str) -> socket.socket:
+    """A non-blocking packet socket on ``ifname`` that sees every frame."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
+    s.bind((ifname, 0))
+    s.setblocking(False)
+    return s
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)

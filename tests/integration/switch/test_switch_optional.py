@@ -43,7 +43,7 @@ from switch_helpers import (
 from p4ctl.switch.device import load_p4info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "p4rt"))
-from p4rt_helpers import BMv2Target, SoftwareTarget, Target
+from p4rt_helpers import Target, started_target
 
 P4INFO = load_p4info(FIXTURES / "optional_test.p4info.txtpb")
 JSON = (FIXTURES / "optional_test.json").read_bytes()
@@ -62,18 +62,8 @@ MISS = 0  # opt's default action: set_tag(0)
 
 @pytest.fixture(params=["software", "bmv2"])
 async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Target]:
-    if request.param == "software":
-        switch: Target = SoftwareTarget()
-    else:
-        binary = shutil.which("simple_switch_grpc")
-        if binary is None:
-            pytest.skip("simple_switch_grpc is not on PATH")
-        switch = BMv2Target(binary, tmp_path)
-    await switch.start()
-    try:
+    async with started_target(request.param, tmp_path) as switch:
         yield switch
-    finally:
-        await switch.stop()
 
 
 @pytest.fixture

@@ -13,52 +13,26 @@ import contextlib
 import os
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from switch_helpers import Client, frame, l2_entry
+from switch_helpers import Client, frame, l2_entry, raw_socket, veth_pairs
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None,
     reason="needs root and iproute2 to create veth pairs",
 )
 
-ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 DST = 0x020000000002
 OUT_PORT = 3  # in-process: its queue keeps one order for frames from both inputs
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def veths() -> Iterator[dict[int, tuple[str, str]]]:
-    """Two veth pairs: {port: (switch end, host end)}; removed afterwards."""
-    tag = os.getpid() % 100000
-    pairs = {1: (f"swo{tag}a", f"swo{tag}A"), 2: (f"swo{tag}b", f"swo{tag}B")}
-    try:
-        for sw_end, host_end in pairs.values():
-            _ip("link", "add", sw_end, "type", "veth", "peer", "name", host_end)
-            for name in (sw_end, host_end):
-                with contextlib.suppress(OSError):
-                    Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6").write_text("1")
-                _ip("link", "set", name, "up")
+    with veth_pairs("swo") as pairs:
         yield pairs
-    finally:
-        for sw_end, _ in pairs.values():
-            subprocess.run(["ip", "link", "del", sw_end], capture_output=True, check=False)
-
-
-def _raw(ifname: str) -> socket.socket:
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    s.bind((ifname, 0))
-    s.setblocking(False)
-    return s
 
 
 def _wait_delivered(taps: dict[int, socket.socket], want: dict[int, int]) -> None:
@@ -92,8 +66,8 @@ async def test_frames_sent_alternately_on_two_ports_are_processed_in_that_order(
     async with Client.of(sw) as c:
         await c.primary(1)
         await c.insert(l2_entry(DST, port=OUT_PORT))
-    hosts = {p: _raw(host_end) for p, (_, host_end) in veths.items()}
-    taps = {p: _raw(sw_end) for p, (sw_end, _) in veths.items()}
+    hosts = {p: raw_socket(host_end) for p, (_, host_end) in veths.items()}
+    taps = {p: raw_socket(sw_end) for p, (sw_end, _) in veths.items()}
     try:
         per_port = 20
         sent = []

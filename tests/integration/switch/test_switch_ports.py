@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import socket
-import subprocess
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-from switch_helpers import Client, frame, l2_entry
+from switch_helpers import Client, frame, l2_entry, raw_socket, veth_pairs
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None,
@@ -19,33 +17,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture
-def veths():
-    """Two veth pairs: {port: (switch end, host end)}; removed afterwards."""
-    tag = os.getpid() % 100000
-    pairs = {1: (f"swt{tag}a", f"swt{tag}A"), 2: (f"swt{tag}b", f"swt{tag}B")}
-    try:
-        for sw_end, host_end in pairs.values():
-            _ip("link", "add", sw_end, "type", "veth", "peer", "name", host_end)
-            for name in (sw_end, host_end):
-                with contextlib.suppress(OSError):
-                    Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6").write_text("1")
-                _ip("link", "set", name, "up")
+def veths() -> Iterator[dict[int, tuple[str, str]]]:
+    with veth_pairs("swt") as pairs:
         yield pairs
-    finally:
-        for sw_end, _ in pairs.values():
-            subprocess.run(["ip", "link", "del", sw_end], capture_output=True, check=False)
-
-
-def _raw(ifname: str) -> socket.socket:
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-    s.bind((ifname, 0))
-    s.setblocking(False)
-    return s
 
 
 async def _receive(sock: socket.socket, want: bytes, timeout: float = 10.0) -> bytes:
@@ -64,7 +39,7 @@ async def _receive(sock: socket.socket, want: bytes, timeout: float = 10.0) -> b
 
 async def test_frames_cross_between_interfaces(switch_factory, veths) -> None:
     sw = await switch_factory(pipeline=True, ports={p: ends[0] for p, ends in veths.items()})
-    host_in, host_out = _raw(veths[1][1]), _raw(veths[2][1])
+    host_in, host_out = raw_socket(veths[1][1]), raw_socket(veths[2][1])
     try:
         async with Client.of(sw) as c:
             await c.primary(1)
