@@ -13,7 +13,6 @@ test sends and sniffs on the host ends through raw sockets (needs root).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -61,15 +60,9 @@ async def isolated_address(request: pytest.FixtureRequest, tmp_path: Path) -> As
         async with software_switch_in_thread(device_id=1, grpc_address="127.0.0.1:0") as switch:
             yield switch.grpc_target
         return
-    binary = shutil.which("simple_switch_grpc")
-    if binary is None:
-        pytest.skip("simple_switch_grpc is not on PATH")
-    bmv2 = BMv2Target(binary, tmp_path)
-    await bmv2.start()
-    try:
+    async with started_target("bmv2", tmp_path) as bmv2:
+        assert isinstance(bmv2, BMv2Target)
         yield bmv2.grpc_address
-    finally:
-        await bmv2.stop()
 
 
 @pytest.fixture
