@@ -16,7 +16,7 @@ actually encoded or decoded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from p4.config.v1 import p4types_pb2
@@ -138,6 +138,15 @@ class StructType:
 
     name: str
     members: tuple[tuple[str, DataType], ...]
+    #: (name, bitwidth) when every member is an unsigned ``bit<W>`` (digests):
+    #: such structs decode in one pass
+    _uints: tuple[tuple[str, int], ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        uints = None
+        if self.members and all(type(t) is BitType and not t.signed for _, t in self.members):
+            uints = tuple((name, t.bitwidth) for name, t in self.members)  # type: ignore[attr-defined]
+        object.__setattr__(self, "_uints", uints)
 
     def encode(self, value: Any) -> p4data_pb2.P4Data:
         if not isinstance(value, dict):
@@ -157,6 +166,11 @@ class StructType:
         return data
 
     def decode(self, data: p4data_pb2.P4Data) -> dict[str, Any]:
+        uints = self._uints
+        if uints is not None:
+            fast = self._decode_uints(data, uints)
+            if fast is not None:
+                return fast
         _expect(data, "struct", self)
         got = data.struct.members
         if len(got) != len(self.members):
@@ -167,6 +181,24 @@ class StructType:
             name: member_type.decode(member)
             for (name, member_type), member in zip(self.members, got, strict=True)
         }
+
+    @staticmethod
+    def _decode_uints(
+        data: p4data_pb2.P4Data, uints: tuple[tuple[str, int], ...]
+    ) -> dict[str, int] | None:
+        """All-``bit<W>`` members in one pass; None on anything unusual (the
+        general path then names the error)."""
+        got = data.struct.members  # empty unless data is a struct
+        if len(got) != len(uints):
+            return None
+        out = {}
+        for (name, width), member in zip(uints, got, strict=True):
+            raw = member.bitstring  # empty unless the member is a bitstring
+            value = int.from_bytes(raw, "big")
+            if not raw or value >> width:
+                return None
+            out[name] = value
+        return out
 
     def describe(self) -> str:
         return f"struct {self.name}"

@@ -299,3 +299,27 @@ def test_stream_error_keeps_the_offending_message(p4info: P4Info) -> None:
     ack = p4runtime_pb2.StreamError(canonical_code=3)
     ack.digest_list_ack.digest_list_ack.digest_id = 7
     assert StreamError.from_proto(ack, p4info).offending.digest_id == 7
+
+
+def test_digest_struct_decoding_refuses_what_the_general_path_refuses(p4info: P4Info) -> None:
+    """All-bit<W> structs decode in one pass; anything unusual still gets its error."""
+    struct = p4info.digests["new_flow_t"].type
+    values = {"vrf": 1, "src_addr": 0x0A000001, "dst_addr": 0x0A000002, "proto": 17,
+              "sport": 53, "dport": 5353, "ingress_port": 1, "hash": 0xDEADBEEF}
+    good = struct.encode(values)
+    padded = p4data_pb2.P4Data()
+    padded.CopyFrom(good)
+    padded.struct.members[3].bitstring = b"\x00\x00\x11"  # zero-padded: accepted, as PI does
+    assert struct.decode(padded) == values
+    too_wide = p4data_pb2.P4Data()
+    too_wide.CopyFrom(good)
+    too_wide.struct.members[3].bitstring = b"\x01\x11"  # proto is bit<8>
+    with pytest.raises(EncodingError, match=r"does not fit in bit<8>"):
+        struct.decode(too_wide)
+    not_bits = p4data_pb2.P4Data()
+    not_bits.CopyFrom(good)
+    not_bits.struct.members[0].bool = True
+    with pytest.raises(EncodingError, match=r"expected P4Data.bitstring"):
+        struct.decode(not_bits)
+    with pytest.raises(EncodingError, match=r"expected P4Data.struct"):
+        struct.decode(p4data_pb2.P4Data(bitstring=b"\x01"))
