@@ -141,6 +141,12 @@ class FlowMapping:
             (flow.field(match_roles[name]).id, flow.field(match_roles[name]).bitwidth)
             for name, _ in KEY_FIELDS
         )
+        for (name, width), (_, p4_width) in zip(KEY_FIELDS, self._match, strict=True):
+            if width != p4_width:
+                raise PipelineSpecError(
+                    f"flow table match field for {name} is bit<{p4_width}> in "
+                    f"{spec.p4info_path.name}; the flow key has bit<{width}>"
+                )
         self._actions: dict[ActionKind, _ActionIds] = {}
         action_roles = spec.role("tables", "flow", "actions")
         params_order = {
@@ -168,10 +174,13 @@ class FlowMapping:
     # -- table entries ---------------------------------------------------
     def _add_match(self, msg: p4runtime_pb2.TableEntry, key: FlowKey) -> None:
         # Filling repeated fields in place (``add``) is several times faster
-        # with upb than building nested messages and passing them in.
+        # with upb than building nested messages and passing them in. A
+        # FlowKey's fields fit their widths (checked when it was made), and
+        # the P4Info widths are the key's: only the canonical form is left.
         add = msg.match.add
-        for (fid, width), value in zip(self._match, key.values(), strict=True):
-            add(field_id=fid).exact.value = encode_uint(value, width)
+        for (fid, _), value in zip(self._match, key.values(), strict=True):
+            add(field_id=fid).exact.value = value.to_bytes((value.bit_length() + 7) // 8 or 1,
+                                                           "big")
 
     def action_params(self, flow_id: int, action: FlowAction) -> tuple[int, ...]:
         if action.kind is ActionKind.FORWARD:

@@ -13,7 +13,8 @@ from p4.config.v1 import p4info_pb2
 
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import FlowKey
-from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
+from p4ctl.p4rt.p4info import P4Info
+from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec, PipelineSpecError
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,18 @@ def test_table_entry_round_trip(spec: PipelineSpec) -> None:
         msg = mapping.table_entry(key, 77, action, idle_timeout_ns=5_000_000_000)
         assert msg.idle_timeout_ns == 5_000_000_000
         assert mapping.parse_table_entry(msg) == (key, 77, action)
+
+
+def test_a_flow_table_field_of_another_width_is_refused(spec: PipelineSpec) -> None:
+    """The table entries encode the flow key's fields: their widths must be the key's."""
+    proto = spec.load_p4info().proto
+    changed = p4info_pb2.P4Info()
+    changed.CopyFrom(proto)
+    name = spec.role("tables", "flow", "name")
+    table = next(t for t in changed.tables if t.preamble.name == name)
+    table.match_fields[0].bitwidth += 1
+    with pytest.raises(PipelineSpecError, match=r"is bit<\d+> in .*the flow key has bit<\d+>"):
+        FlowMapping(spec, P4Info(changed))
 
 
 def test_bmv2_json_matches_the_p4info(spec: PipelineSpec) -> None:
