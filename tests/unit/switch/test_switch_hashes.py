@@ -19,6 +19,7 @@ import bmv2json as J
 import pytest
 from switch_probe import digest_of, probe, tcp_packet
 
+from p4ctl.flows.key import KEY_FIELDS
 from p4ctl.switch import Pipeline, PipelineError
 from p4ctl.switch.interp.hashes import hash_function, internet_checksum
 
@@ -92,16 +93,6 @@ def test_unsupported_algorithms(algo: str) -> None:
 # ----- through a program ------------------------------------------------------------
 
 
-KEY_FIELDS = [
-    ("vrf", 16),
-    ("src_addr", 32),
-    ("dst_addr", 32),
-    ("proto", 8),
-    ("src_port", 16),
-    ("dst_port", 16),
-]
-
-
 def hash_program(algo: str, fields: list[tuple[str, int]], base: int = 0, size: int = 1 << 32,
                  extra_inputs: list | None = None) -> Pipeline:  # fmt: skip
     """Ingress: key fields from action data; h = hash(algo, base, fields, size); digest h."""
@@ -138,7 +129,7 @@ def hash_program(algo: str, fields: list[tuple[str, int]], base: int = 0, size: 
 
 def test_project_bucket_hash_vectors() -> None:
     vectors = json.loads((ROOT / "pipelines/flowcache/hash_vectors.json").read_text())
-    pipe = hash_program("crc32", KEY_FIELDS)
+    pipe = hash_program("crc32", list(KEY_FIELDS))
     assert len(vectors["vectors"]) >= 5
     for vec in vectors["vectors"]:
         args = tuple(
