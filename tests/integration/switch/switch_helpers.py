@@ -22,6 +22,8 @@ from p4.v1 import p4runtime_pb2_grpc
 
 from p4ctl.switch.device import SoftwareSwitch, load_p4info
 
+INSERT, MODIFY, DELETE = p4r.Update.INSERT, p4r.Update.MODIFY, p4r.Update.DELETE
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 P4INFO = load_p4info(FIXTURES / "switch_test.p4info.txtpb")
 JSON = (FIXTURES / "switch_test.json").read_bytes()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import grpc
-import pytest
 from google.rpc import code_pb2
 from p4.v1 import p4runtime_pb2 as p4r
 from switch_helpers import (
     ACL,
+    DELETE,
+    INSERT,
     L2,
+    MODIFY,
     PORT_COUNTER,
     SEEN,
     Client,
@@ -18,15 +20,6 @@ from switch_helpers import (
     update,
     write_errors,
 )
-
-INSERT, MODIFY, DELETE = p4r.Update.INSERT, p4r.Update.MODIFY, p4r.Update.DELETE
-
-
-@pytest.fixture
-async def c(loaded_switch):
-    async with Client.of(loaded_switch) as client:
-        await client.primary(1)
-        yield client
 
 
 def counter(index: int | None, packets: int = 0, nbytes: int = 0,

@@ -8,9 +8,19 @@ import grpc
 import pytest
 from google.rpc import code_pb2
 from p4.v1 import p4runtime_pb2 as p4r
-from switch_helpers import LEARN_DIGEST, Client, canon, frame, rpc_error, update, write_errors
+from switch_helpers import (
+    DELETE,
+    INSERT,
+    LEARN_DIGEST,
+    MODIFY,
+    Client,
+    canon,
+    frame,
+    rpc_error,
+    update,
+    write_errors,
+)
 
-INSERT, MODIFY, DELETE = p4r.Update.INSERT, p4r.Update.MODIFY, p4r.Update.DELETE
 SECOND = 1_000_000_000
 
 

@@ -8,10 +8,13 @@ from google.rpc import code_pb2
 from p4.v1 import p4runtime_pb2 as p4r
 from switch_helpers import (
     ACL,
+    DELETE,
     DROP,
     FORWARD,
+    INSERT,
     L2,
     LEARN,
+    MODIFY,
     NO_ACTION,
     PORT_COUNTER,
     ROUTE,
@@ -26,15 +29,6 @@ from switch_helpers import (
     update,
     write_errors,
 )
-
-INSERT, MODIFY, DELETE = p4r.Update.INSERT, p4r.Update.MODIFY, p4r.Update.DELETE
-
-
-@pytest.fixture
-async def c(loaded_switch):
-    async with Client.of(loaded_switch) as client:
-        await client.primary(1)
-        yield client
 
 
 async def one_error(c: Client, upd: p4r.Update) -> p4r.Error:
