@@ -25,7 +25,7 @@ from p4.v1 import p4runtime_pb2
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import KEY_FIELDS, FlowKey
 from p4ctl.flows.store import StoreSizes
-from p4ctl.p4rt.encoding import decode_uint, encode_uint
+from p4ctl.p4rt.encoding import canonical_bytes, decode_uint, encode_uint
 from p4ctl.p4rt.p4info import P4Info, P4InfoError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "pipelines" / "flowcache"
@@ -179,8 +179,7 @@ class FlowMapping:
         # the P4Info widths are the key's: only the canonical form is left.
         add = msg.match.add
         for (fid, _), value in zip(self._match, key.values(), strict=True):
-            add(field_id=fid).exact.value = value.to_bytes((value.bit_length() + 7) // 8 or 1,
-                                                           "big")
+            add(field_id=fid).exact.value = canonical_bytes(value)
 
     def action_params(self, flow_id: int, action: FlowAction) -> tuple[int, ...]:
         if action.kind is ActionKind.FORWARD:

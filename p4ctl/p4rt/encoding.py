@@ -26,6 +26,7 @@ import re
 __all__ = [
     "EncodingError",
     "canonical",
+    "canonical_bytes",
     "decode_int",
     "decode_ipv4",
     "decode_ipv6",
@@ -69,7 +70,16 @@ def encode_uint(value: int, bitwidth: int) -> bytes:
     if nbits > bitwidth or bitwidth < 1:
         _check_width(bitwidth)
         raise EncodingError(f"value {value:#x} does not fit in bit<{bitwidth}>")
-    return value.to_bytes((nbits + 7) // 8 or 1, "big")
+    return canonical_bytes(value)
+
+
+def canonical_bytes(value: int) -> bytes:
+    """The shortest big-endian bytes of a non-negative int already known to fit its field.
+
+    For callers whose values were checked elsewhere (a flow key's fields, for
+    one); :func:`encode_uint` checks and then calls this.
+    """
+    return value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
 
 
 def decode_uint(data: bytes, bitwidth: int) -> int:
