@@ -74,8 +74,6 @@ class Ports:
         self._on_packet = on_packet
         self._loop = loop
         self._ifaces: dict[int, _Interface] = {}
-        #: attached interfaces in attach order: the round-robin order of reads
-        self._rotation: list[_Interface] = []
         self._queues: dict[int, asyncio.Queue[bytes]] = {}
         self.queue_limit = queue_limit
         self.stats = PortStats()
@@ -103,7 +101,6 @@ class Ports:
             raise
         iface = _Interface(port, ifname, sock)
         self._ifaces[port] = iface
-        self._rotation.append(iface)
         loop.add_reader(sock.fileno(), self._readable, iface)
         log.info("port %d attached to interface %s", port, ifname)
 
@@ -121,7 +118,7 @@ class Ports:
         left). Reading an empty socket costs one failed ``recvfrom``, so the
         other interfaces' own wake-ups in the same loop pass are cheap.
         """
-        rotation = self._rotation
+        rotation = list(self._ifaces.values())  # attach order
         if len(rotation) > 1:
             i = rotation.index(first)
             rotation = rotation[i:] + rotation[:i]
@@ -190,4 +187,3 @@ class Ports:
                 (loop or asyncio.get_running_loop()).remove_reader(iface.sock.fileno())
             iface.sock.close()
         self._ifaces.clear()
-        self._rotation.clear()
