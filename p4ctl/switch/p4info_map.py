@@ -73,14 +73,14 @@ UNIT = p4info_pb2.CounterSpec.Unit
 #: optional will be represented in the BMv2 JSON file the same as a ternary
 #: field would be", for the key and for const entries alike); BMv2 itself has
 #: no optional match type (``src/bm_sim/P4Objects.cpp``,
-#: ``match_name_to_match_type``). The interpreter also loads a JSON that says
-#: "optional"; both hold the same key form (see ``table_codec``).
+#: ``match_name_to_match_type``), and the interpreter refuses a JSON that
+#: says "optional", as BMv2 does.
 _P4INFO_TO_JSON_MATCH = {
     MT.EXACT: ("exact", "valid"),
     MT.LPM: ("lpm",),
     MT.TERNARY: ("ternary",),
     MT.RANGE: ("range",),
-    MT.OPTIONAL: ("ternary", "optional"),
+    MT.OPTIONAL: ("ternary",),
 }
 
 
