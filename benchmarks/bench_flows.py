@@ -6,18 +6,22 @@ Prints, in one run on one switch:
   packets in, digests out, acknowledged at once, nothing written) and its
   batched write rate (1000 entries per request); the ceiling is the lower of
   the digest rate and half the write rate (a flow is two entries);
+- the bare loop's setup rate (``bare_controller.py``: digest, reverse write,
+  forward write, ack, nothing else): what the switch gives any controller
+  when it has to do both jobs at once;
 - the controller's flow setup rate for new flows offered at the ceiling, and
-  its ratio to the ceiling (goal: at least 0.8);
+  its ratio to the ceiling (goal: at least 0.8) and to the bare loop;
 - first packet to both entries installed, p50 / p99 / max, at an offered
-  1,000 new flows/s (goal: p99 at most 5 ms).
+  1,000 new flows/s (goal: p99 at most 5 ms), for the bare loop and the
+  controller.
 
 Targets: the software switch in this process (packets through its API); with
 ``--separate`` (root, iproute2) ``p4ctl switch`` in its own process on a veth
 pair; with ``--bmv2`` ``simple_switch_grpc`` on a veth pair, the controller
-pushing the committed JSON and using BMv2's Thrift port for registers. A
-switch that cannot take a burst drops packets (BMv2 does, beyond about
-10,000 packets/s here): rates count what arrived by the last arrival, and
-the losses are printed.
+pushing the committed JSON and using BMv2's Thrift port for registers. On a
+veth pair the frames come from a process of their own (``traffic.py``). A
+switch that cannot take a burst drops packets (BMv2 does): rates count what
+arrived by the last arrival, and the losses are printed.
 
 Run: ``python benchmarks/bench_flows.py [--flows N] [--separate | --bmv2]``.
 """
@@ -28,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -38,18 +43,20 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from bare_controller import BareController
 from p4.v1 import p4runtime_pb2
+from traffic import MIN_SLEEP, frame, key_of
 
 from p4ctl.config import parse_config
 from p4ctl.config.model import RegisterBackend
 from p4ctl.controller import DeviceController
 from p4ctl.flows.entry import ActionKind, FlowAction
-from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
 from p4ctl.gc_freeze import GcFreezer
 from p4ctl.metrics import Metrics
 from p4ctl.p4rt.client import ClientOptions, P4RuntimeClient
 from p4ctl.p4rt.device_config import PipelineConfig
+from p4ctl.p4rt.encoding import canonical_bytes
 from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
 from p4ctl.switch.device import SoftwareSwitch
 
@@ -70,25 +77,6 @@ policy:
 """
 
 
-def frame(i: int) -> bytes:
-    """An Ethernet/IPv4/UDP frame of flow ``i`` (built by hand: scapy is too slow here)."""
-    src = (0x0A000000 + (i >> 16)).to_bytes(4, "big")
-    sport = (1024 + (i & 0xFFFF) % 60000).to_bytes(2, "big")
-    ip = bytearray(b"\x45\x00\x00\x20\x00\x00\x00\x00\x40\x11\x00\x00" + src
-                   + bytes([192, 0, 2, (i >> 8) & 0xFF]))
-    csum = sum(int.from_bytes(ip[j:j + 2], "big") for j in range(0, 20, 2))
-    csum = (csum & 0xFFFF) + (csum >> 16)
-    csum = (csum & 0xFFFF) + (csum >> 16)
-    ip[10:12] = (~csum & 0xFFFF).to_bytes(2, "big")
-    udp = sport + b"\x00\x35\x00\x0c\x00\x00" + b"data"
-    return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + bytes(ip) + udp
-
-
-def key_of(i: int) -> FlowKey:
-    return FlowKey(0, 0x0A000000 + (i >> 16), 0xC0000200 + ((i >> 8) & 0xFF), 17,
-                   1024 + (i & 0xFFFF) % 60000, 53)
-
-
 class LocalSwitch:
     """The software switch in this process; packets go in through its API."""
 
@@ -107,8 +95,20 @@ class LocalSwitch:
     async def __aexit__(self, *exc: object) -> None:
         await self.switch.stop()
 
-    async def send(self, data: bytes) -> None:
-        await self.switch.inject(1, data)
+    async def send_frames(self, first: int, count: int, rate: float) -> list[float]:
+        """Frames ``first..first+count`` in through the API, from this event loop."""
+        sent = []
+        t0 = time.monotonic()
+        for i in range(first, first + count):
+            if rate:
+                wait = t0 + (i - first) / rate - time.monotonic()
+                if wait > MIN_SLEEP:
+                    await asyncio.sleep(wait)
+            elif i % 256 == 0:
+                await asyncio.sleep(0)
+            sent.append(time.monotonic())
+            await self.switch.inject(1, frame(i))
+        return sent
 
 
 class _VethSwitch:
@@ -138,18 +138,27 @@ class _VethSwitch:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", grpc_port)):
                 break
             await asyncio.sleep(0.1)
-        self.tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        self.tx.bind((self.host, 0))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.tx.close()
         self.proc.terminate()
         self.proc.wait(30)
         subprocess.run(["ip", "link", "del", self.host], capture_output=True, check=False)
 
-    async def send(self, data: bytes) -> None:
-        self.tx.send(data)
+    async def send_frames(self, first: int, count: int, rate: float) -> list[float]:
+        """Frames ``first..first+count`` into the pair from a process of their own."""
+        gen = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).with_name("traffic.py")), self.host, str(first),
+            str(count), str(rate), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=1 << 24)  # the send times come back as one line
+        assert gen.stdin is not None and gen.stdout is not None
+        if await gen.stdout.readline() != b"ready\n":
+            raise RuntimeError("the traffic generator did not start")
+        gen.stdin.write(b"go\n")
+        await gen.stdin.drain()
+        sent = json.loads(await gen.stdout.readline())
+        await gen.wait()
+        return sent
 
     @property
     def pid(self) -> int | None:
@@ -223,34 +232,13 @@ async def _digest_rate(n: int, switch: Target, offered: float) -> float:
     await client.connect()
     await client.configure_digest("new_flow_digest_t", max_timeout_ns=1_000_000,
                                   max_list_size=256, ack_timeout_ns=5_000_000_000)
-    frames = [frame(i) for i in range(n)]
-    t0 = time.perf_counter()
-    await send_burst(switch, frames, offered)
+    t0 = (await switch.send_frames(0, n, offered))[0]
     got, last = await settled(lambda: (seen,), lambda: seen >= n)
     rate = got[0] / (last - t0)
     print(f"  digests with {f'{offered:,.0f} packets/s' if offered else 'back-to-back'} "
           f"offered: {rate:,.0f}/s ({n - got[0]} of {n} packets lost)")
     await client.close()
     return rate
-
-
-async def send_burst(switch: Target, frames: list[bytes], rate: float = 0.0) -> None:
-    """Send new flows back to back, or spread at ``rate`` frames/s.
-
-    A switch that cannot take them drops some (BMv2 drops even short trains
-    of back-to-back frames). The caller builds the frames before its clock
-    starts: the controller shares this process and should not pay for the
-    traffic generator.
-    """
-    t0 = time.perf_counter()
-    for i, data in enumerate(frames):
-        await switch.send(data)
-        if rate:
-            wait = t0 + (i + 1) / rate - time.perf_counter()
-            if wait > 0.0002:
-                await asyncio.sleep(wait)
-        elif i % 256 == 0:
-            await asyncio.sleep(0)
 
 
 async def settled(
@@ -261,12 +249,12 @@ async def settled(
     A packet lost on the way never gives a digest: the rate is then what
     arrived by the last arrival, not by a time-out.
     """
-    value, last = progress(), time.perf_counter()
-    while not complete() and time.perf_counter() - last < quiet:
+    value, last = progress(), time.monotonic()
+    while not complete() and time.monotonic() - last < quiet:
         await asyncio.sleep(0.002)
         now = progress()
         if now != value:
-            value, last = now, time.perf_counter()
+            value, last = now, time.monotonic()
     return value, last
 
 
@@ -288,12 +276,33 @@ async def _write_rate(n: int, switch: Target) -> float:
             table_entry=mapping.table_entry(key_of(i), i, action, 180_000_000_000)))
         for i in range(n)
     ]
-    t0 = time.perf_counter()
+    t0 = time.monotonic()
     result = await client.write(updates)
-    rate = n / (time.perf_counter() - t0)
+    rate = n / (time.monotonic() - t0)
     assert result.ok, result.failed()[:1]
     await client.close()
     return rate
+
+
+def make_controller(list_size: int, switch: Target) -> DeviceController:
+    config = parse_config(CONFIG.replace("LIST_SIZE", str(list_size)), "bench.yaml")
+    device = dataclasses.replace(config.devices[0], address=switch.target,
+                                 pipeline=BUNDLED, **switch.device)
+    config = dataclasses.replace(config, devices=(device,))
+    return DeviceController(config, device, Metrics())
+
+
+@contextlib.asynccontextmanager
+async def bare_rig(
+    list_size: int, make: SwitchFactory
+) -> AsyncIterator[tuple[Target, BareController]]:
+    """Switch and the bare loop: the controller sets the switch up, then leaves."""
+    async with make() as switch:
+        controller = make_controller(list_size, switch)
+        await controller.start()
+        await controller.stop()
+        async with BareController(switch.target, 1, controller.mapping) as bare:
+            yield switch, bare
 
 
 @contextlib.asynccontextmanager
@@ -308,11 +317,7 @@ async def controller_rig(
     long lists.
     """
     async with make() as switch:
-        config = parse_config(CONFIG.replace("LIST_SIZE", str(list_size)), "bench.yaml")
-        device = dataclasses.replace(config.devices[0], address=switch.target,
-                                     pipeline=BUNDLED, **switch.device)
-        config = dataclasses.replace(config, devices=(device,))
-        controller = DeviceController(config, device, Metrics())
+        controller = make_controller(list_size, switch)
         await controller.start()
         freezer = GcFreezer()  # as ``p4ctl run`` does
         freezer.install()
@@ -331,49 +336,74 @@ async def setup_rate(n: int, make: SwitchFactory, offered: float) -> float:
         def finished() -> int:
             return counters.installed + counters.failed + counters.table_full
 
-        frames = [frame(i) for i in range(n)]
         cpu0 = (time.process_time(), switch.cpu_seconds())
-        t0 = time.perf_counter()
-        await send_burst(switch, frames, offered)
+        t0 = (await switch.send_frames(0, n, offered))[0]
         (done, _), last = await settled(
             lambda: (finished(), stats.digest_acks),
             lambda: finished() >= n and stats.digest_acks >= counters.digests)
-        wall = time.perf_counter() - t0
+        wall = time.monotonic() - t0
         ours, theirs = time.process_time() - cpu0[0], switch.cpu_seconds() - cpu0[1]
         print(f"  {done:,} of {n:,} flows reported by the switch ({n - done:,} packets lost on "
               f"the way), {counters.installed:,} installed; CPU: controller "
-              f"{ours / wall:.0%} of a core ({ours / max(1, done) * 1e6:.0f} us/flow, the "
-              f"traffic generator included)"
+              f"{ours / wall:.0%} of a core ({ours / max(1, done) * 1e6:.0f} us/flow"
+              + (")" if switch.pid else ", the switch and the traffic included)")
               + (f", switch process {theirs / wall:.0%}" if switch.pid else ""))
         return counters.installed / (last - t0)
 
 
+async def bare_setup_rate(n: int, make: SwitchFactory, offered: float) -> float:
+    """``setup_rate`` for the bare loop: what the switch gives any controller."""
+    async with bare_rig(256, make) as (switch, bare):
+        t0 = (await switch.send_frames(0, n, offered))[0]
+        _, last = await settled(lambda: (bare.installed + bare.failed,),
+                                lambda: bare.installed + bare.failed >= n)
+        print(f"  bare loop: {bare.digests:,} of {n:,} flows reported, {bare.installed:,} "
+              f"installed, {bare.failed:,} failed")
+        return bare.installed / (last - t0)
+
+
 async def latency(rate: float, seconds: float, make: SwitchFactory) -> list[float]:
     async with controller_rig(1, make) as (switch, controller):
-        return await _latency(rate, seconds, switch, controller)
+        store, counters = controller.store, controller.agent.counters
+
+        def done_at(i: int) -> float | None:
+            fwd = store.get(key_of(i))
+            return fwd.changed if fwd is not None and fwd.state is FlowState.ADDED else None
+
+        return await _latency(rate, seconds, switch, lambda: counters.installed, done_at)
 
 
-async def _latency(rate: float, seconds: float, switch: Target,
-                   controller: DeviceController) -> list[float]:
-    store = controller.store
+async def bare_latency(rate: float, seconds: float, make: SwitchFactory) -> list[float]:
+    async with bare_rig(1, make) as (switch, bare):
+        def done_at(i: int) -> float | None:
+            key = key_of(i)
+            return bare.installed_at.get((canonical_bytes(key.src_addr),
+                                          canonical_bytes(key.src_port)))
+
+        return await _latency(rate, seconds, switch, lambda: bare.installed + bare.failed,
+                              done_at)
+
+
+async def _latency(rate: float, seconds: float, switch: Target, finished: Callable[[], int],
+                   done_at: Callable[[int], float | None]) -> list[float]:
+    """Milliseconds from each flow's first packet to ``done_at`` (forward entry confirmed)."""
     n = int(rate * seconds)
-    sent: list[float] = []
-    t0 = time.monotonic()
-    for i in range(n):
-        wait = t0 + i / rate - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        sent.append(time.monotonic())
-        await switch.send(frame(i))
+    sent = await switch.send_frames(0, n, rate)
     deadline = time.monotonic() + 30
-    while controller.agent.counters.installed < n and time.monotonic() < deadline:
+    while finished() < n and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     out = []
     for i in range(n):
-        fwd = store.get(key_of(i))
-        if fwd is not None and fwd.state is FlowState.ADDED:
-            out.append((fwd.changed - sent[i]) * 1000)
-    return out
+        done = done_at(i)
+        if done is not None:
+            out.append((done - sent[i]) * 1000)
+    return sorted(out)
+
+
+def percentiles(lat: list[float]) -> str:
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return (f"p50 {statistics.median(lat):.2f} ms, p99 {p99:.2f} ms, max {lat[-1]:.2f} ms "
+            f"({len(lat)} flows)")
 
 
 async def main() -> None:
@@ -403,15 +433,18 @@ async def main() -> None:
     print(f"switch: new-flow digests {digests:,.0f}/s, batched writes "
           f"{writes:,.0f} entries/s (1000/request)")
     print(f"ceiling for flow setup: {ceiling:,.0f} flows/s")
+    floor = await bare_setup_rate(args.flows, make, ceiling)
+    print(f"bare loop (digest, reverse write, forward write, ack; nothing else): "
+          f"{floor:,.0f} flows/s ({floor / ceiling:.2f} x ceiling)")
     flows = await setup_rate(args.flows, make, ceiling)
     print(f"controller flow setup: {flows:,.0f} flows/s for {args.flows:,} new flows offered "
-          f"at the ceiling ({flows / ceiling:.2f} x ceiling; goal >= 0.8)")
+          f"at the ceiling ({flows / ceiling:.2f} x ceiling, goal >= 0.8; "
+          f"{flows / floor:.2f} x the bare loop)")
+    bare = await bare_latency(args.offered, args.seconds, make)
+    print(f"first packet -> both entries installed at {args.offered:,.0f} flows/s offered, "
+          f"digest lists of 1:\n  bare loop:  {percentiles(bare)}")
     lat = await latency(args.offered, args.seconds, make)
-    lat.sort()
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print(f"first packet -> both entries installed at {args.offered:,.0f} flows/s offered "
-          f"({len(lat)} flows, digest lists of 1): p50 {statistics.median(lat):.2f} ms, "
-          f"p99 {p99:.2f} ms, max {lat[-1]:.2f} ms (goal: p99 <= 5 ms)")
+    print(f"  controller: {percentiles(lat)} (goal: p99 <= 5 ms)")
     print("baseline for comparison: the P4 tutorials' flow-cache controller, ~290 flows/s "
           "on BMv2 (published figure, not measured in this run)")
 
