@@ -205,7 +205,9 @@ class FlowAgent:
         rev_fields, rev_decision = reverse_of(key.values(), decision, in_port,
                                               reverse_vrf=reverse_vrf)
         rev_key = FlowKey(*rev_fields)
-        if rev_key != key:
+        # a flow whose reply has its own key (not, say, a packet to itself)
+        two_way = rev_key.packed() != key.packed()
+        if two_way:
             other = store.get(rev_key)
             if other is not None:
                 if other.state in _LIVE:
@@ -220,7 +222,7 @@ class FlowAgent:
             self._table_full(key, decision.action, in_port, now)
             return None
         reverse = None
-        if rev_key != key:
+        if two_way:
             reverse = store.allocate(rev_key, rev_decision.action, in_port=egress or 0,
                                      forward=False, now=now)
             if reverse is None:

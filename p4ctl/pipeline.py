@@ -164,6 +164,15 @@ class FlowMapping:
             )
             self._actions[kind] = _ActionIds(action.id, params)
         self._action_kind = {a.id: k for k, a in self._actions.items()}
+        self._key_template, self._entry_templates = self._templates()
+        self._by_action: dict[FlowAction, p4runtime_pb2.TableEntry] = {}
+        flow_id_widths = {ids.params[0][1] for ids in self._actions.values()}
+        if len(flow_id_widths) != 1:
+            raise PipelineSpecError(
+                f"flow actions in {spec.p4info_path.name} disagree on the flow id's width: "
+                f"{sorted(flow_id_widths)}"
+            )
+        self._flow_id_width = flow_id_widths.pop()
         self.port_vrf_table_id = info.tables[spec.role("tables", "port_vrf", "name")].id
         self.miss_policy_table_id = info.tables[spec.role("tables", "miss_policy", "name")].id
         self.registers = {role: info.registers[name].name
@@ -172,14 +181,34 @@ class FlowMapping:
         self.flow_event_digest_id = info.digests[spec.role("digests", "flow_event", "name")].id
 
     # -- table entries ---------------------------------------------------
-    def _add_match(self, msg: p4runtime_pb2.TableEntry, key: FlowKey) -> None:
-        # Filling repeated fields in place (``add``) is several times faster
-        # with upb than building nested messages and passing them in. A
-        # FlowKey's fields fit their widths (checked when it was made), and
+    def _templates(
+        self,
+    ) -> tuple[p4runtime_pb2.TableEntry, dict[ActionKind, p4runtime_pb2.TableEntry]]:
+        """Entries with every id in place and placeholder values, one per action.
+
+        Copying a finished message and setting its values is about half the
+        cost of building the nested fields one by one with upb, and entry
+        building is most of the controller's work per flow.
+        """
+        key = p4runtime_pb2.TableEntry(table_id=self.flow_table_id)
+        for fid, _ in self._match:
+            key.match.add(field_id=fid).exact.value = b"\x00"
+        by_kind = {}
+        for kind, ids in self._actions.items():
+            msg = p4runtime_pb2.TableEntry()
+            msg.CopyFrom(key)
+            act = msg.action.action
+            act.action_id = ids.id
+            for pid, _ in ids.params:
+                act.params.add(param_id=pid, value=b"\x00")
+            by_kind[kind] = msg
+        return key, by_kind
+
+    def _set_match(self, msg: p4runtime_pb2.TableEntry, key: FlowKey) -> None:
+        # A FlowKey's fields fit their widths (checked when it was made), and
         # the P4Info widths are the key's: only the canonical form is left.
-        add = msg.match.add
-        for (fid, _), value in zip(self._match, key.values(), strict=True):
-            add(field_id=fid).exact.value = canonical_bytes(value)
+        for fm, value in zip(msg.match, key.values(), strict=True):
+            fm.exact.value = canonical_bytes(value)
 
     def action_params(self, flow_id: int, action: FlowAction) -> tuple[int, ...]:
         if action.kind is ActionKind.FORWARD:
@@ -194,26 +223,47 @@ class FlowMapping:
         out: p4runtime_pb2.TableEntry | None = None,
     ) -> p4runtime_pb2.TableEntry:
         """The main-table entry of a flow (filled into ``out`` when given: no copy)."""
-        ids = self._actions[action.kind]
         msg = p4runtime_pb2.TableEntry() if out is None else out
-        msg.table_id = self.flow_table_id
-        msg.idle_timeout_ns = idle_timeout_ns
-        self._add_match(msg, key)
-        act = msg.action.action
-        act.action_id = ids.id
-        add = act.params.add
-        for (pid, width), value in zip(ids.params, self.action_params(flow_id, action),
-                                       strict=True):
-            add(param_id=pid, value=encode_uint(value, width))
+        msg.CopyFrom(self._action_template(action))
+        if idle_timeout_ns:
+            msg.idle_timeout_ns = idle_timeout_ns
+        self._set_match(msg, key)
+        params = msg.action.action.params
+        # the flow id is the first parameter of every flow action
+        params[0].value = encode_uint(flow_id, self._flow_id_width)
+        if action.kind is ActionKind.NAT:
+            for param, (_, width), value in zip(params, self._actions[action.kind].params,
+                                                self.action_params(flow_id, action), strict=True):
+                param.value = encode_uint(value, width)
         return msg
+
+    def _action_template(self, action: FlowAction) -> p4runtime_pb2.TableEntry:
+        """The entry template of ``action``, its parameters set but the flow id.
+
+        Forward and drop actions come from a handful of policy rules, so their
+        templates are kept (at most one per port); NAT actions carry per-flow
+        values and take the action kind's template.
+        """
+        if action.kind is ActionKind.NAT:
+            return self._entry_templates[ActionKind.NAT]
+        template = self._by_action.get(action)
+        if template is None:
+            template = p4runtime_pb2.TableEntry()
+            template.CopyFrom(self._entry_templates[action.kind])
+            params = template.action.action.params
+            for param, (_, width), value in zip(params, self._actions[action.kind].params,
+                                                self.action_params(0, action), strict=True):
+                param.value = encode_uint(value, width)
+            self._by_action[action] = template
+        return template
 
     def table_key(
         self, key: FlowKey, out: p4runtime_pb2.TableEntry | None = None
     ) -> p4runtime_pb2.TableEntry:
         """The main-table entry of a flow with its match only (for DELETE)."""
         msg = p4runtime_pb2.TableEntry() if out is None else out
-        msg.table_id = self.flow_table_id
-        self._add_match(msg, key)
+        msg.CopyFrom(self._key_template)
+        self._set_match(msg, key)
         return msg
 
     def parse_table_entry(self, msg: p4runtime_pb2.TableEntry) -> tuple[FlowKey, int, FlowAction]:

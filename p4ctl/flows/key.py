@@ -31,6 +31,7 @@ KEY_FIELDS: tuple[tuple[str, int], ...] = (
     ("src_port", 16),
     ("dst_port", 16),
 )
+_WIDTHS = tuple(width for _, width in KEY_FIELDS)
 
 #: bits of a packed key
 KEY_BITS = sum(width for _, width in KEY_FIELDS)
@@ -80,11 +81,23 @@ class FlowKey:
 
     def __post_init__(self) -> None:
         packed = 0
+        for width, value in zip(_WIDTHS, self.values()):  # every key is made here: keep it lean
+            if value.__class__ is not int or value < 0 or value >> width:
+                self._check()  # raises, or converts an IntEnum field
+                break
+            packed = (packed << width) | value
+        else:
+            object.__setattr__(self, "_packed", packed)
+
+    def _check(self) -> None:
+        """The slow path of ``__post_init__``: name the bad field, or take IntEnums by value."""
+        packed = 0
         for (name, width), value in zip(KEY_FIELDS, self.values(), strict=True):
             if value.__class__ is not int:  # an IntEnum is taken by value; bools are not
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValueError(f"flow key field {name}={value!r} is not an integer")
                 value = int(value)
+                object.__setattr__(self, name, value)
             if value < 0 or value >> width:
                 raise ValueError(f"flow key field {name}={value!r} does not fit in {width} bits")
             packed = (packed << width) | value
