@@ -2,6 +2,8 @@
 
 Prints, in one run:
 
+* **the idle-timeout sweep**: milliseconds per sweep over 512k timed
+  entries, BMv2's full scan (the baseline) and the switch's deadline queue;
 * **packets/s through the interpreter** (``Pipeline.process`` on the
   committed ``pipelines/flowcache/bmv2.json``): the hit path (flow-table
   entry, forward), the miss path (flow-table miss, the four-way overflow walk,
@@ -46,6 +48,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -145,6 +148,45 @@ def print_rows(title: str, rows: list[Row], unit: str) -> None:
     print(f"  {'what':52} {'count':>8} {'seconds':>8} {unit:>12}")
     for what, n, seconds in rows:
         print(f"  {what:52} {n:8d} {seconds:8.3f} {rate(n, seconds):12.0f}")
+
+
+# -- 0. the idle-timeout sweep -------------------------------------------------------
+
+
+def bench_idle_sweep(entries: int) -> None:
+    """Milliseconds per idle-timeout sweep over ``entries`` timed entries, none due.
+
+    The baseline is BMv2's way (``ageing.cpp``), which the switch used before:
+    every entry checked at every sweep, once a second, on the switch's thread.
+    """
+    from p4ctl.switch.idle import IdleMonitor
+    from p4ctl.switch.state import ActionInfo, MatchFieldInfo, Table
+    from p4ctl.switch.state import TableEntry as SwEntry
+
+    table = Table("flows", 1, [MatchFieldInfo("k", "exact", 32)], entries, ["fwd"],
+                  {"fwd": ActionInfo("fwd", 1, [("port", 9)])}, ("fwd", (0,)),
+                  support_timeout=True)
+    now = time.monotonic_ns()
+    for i in range(entries):
+        table.insert(SwEntry((i,), 0, "fwd", (1,), ttl_ns=180 * 10**9, last_hit_ns=now))
+    loop = asyncio.new_event_loop()
+    try:
+        tm = SimpleNamespace(id=1, table=table, supports_idle_timeout=True)
+        monitor = IdleMonitor([tm], lambda msg: None, loop)  # type: ignore[list-item]
+        t0 = time.perf_counter()
+        now_ms = time.monotonic_ns() // 1_000_000
+        aged = [e for e in table.entries()
+                if e.ttl_ns // 10**6 > 0 and now_ms - e.last_hit_ns // 10**6 >= e.ttl_ns // 10**6]
+        scan = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        monitor.sweep()
+        queued = time.perf_counter() - t0
+    finally:
+        loop.close()
+    assert not aged
+    print(f"\nIdle-timeout sweep over {entries:,} entries with a TTL, none due (once a second)")
+    print(f"  full scan (BMv2's way, the baseline) {scan * 1000:8.2f} ms")
+    print(f"  deadline queue (the switch)          {queued * 1000:8.2f} ms")
 
 
 # -- 1. the interpreter ----------------------------------------------------------------
@@ -487,6 +529,8 @@ def main() -> None:
                         help="packets per veth measurement (default 20000)")
     parser.add_argument("--window", type=int, default=64,
                         help="veth packets in flight at most (default 64)")
+    parser.add_argument("--idle-entries", type=int, default=512_000,
+                        help="timed entries for the idle-timeout sweep (default 512000)")
     parser.add_argument("--no-veth", action="store_true", help="skip the veth measurements")
     parser.add_argument("--no-bmv2", action="store_true", help="skip BMv2 even if installed")
     parser.add_argument("--writes-in-namespace", action="store_true", help=argparse.SUPPRESS)
@@ -501,6 +545,7 @@ def main() -> None:
             sys.exit(f"{artifact} is missing: the pipeline has not been compiled yet")
 
     print(f"flow-cache program: {BMV2_JSON.relative_to(ROOT)}; {os.cpu_count()} CPUs")
+    bench_idle_sweep(args.idle_entries)
     print_rows("Software switch, packets through the interpreter (Pipeline.process)",
                bench_interpreter(args.packets, args.flows), "packets/s")  # fmt: skip
     print_rows("Software switch, packets through SoftwareSwitch.inject",

@@ -194,6 +194,8 @@ class Table:
         self._kinds = [f.match_type for f in match_fields]
         # (key, priority) -> entry, in insertion order (modify keeps the place).
         self._entries: dict[tuple, TableEntry] = {}
+        #: called with an entry inserted, or modified with a TTL (the idle monitor's)
+        self.on_timer: Callable[[TableEntry], None] | None = None
         self._const: set[tuple] = set()
         self._seq = 0
         self._order: dict[tuple, int] = {}
@@ -333,6 +335,8 @@ class Table:
         if const:
             self._const.add(ident)
         self._index_add(key, prio, entry)
+        if entry.ttl_ns and self.on_timer is not None:
+            self.on_timer(entry)
 
     def modify(
         self,
@@ -348,6 +352,8 @@ class Table:
         entry.action = action
         if ttl_ns is not None:
             entry.ttl_ns = ttl_ns
+            if ttl_ns and self.on_timer is not None:
+                self.on_timer(entry)
         return entry
 
     def delete(self, key: tuple, priority: int) -> TableEntry:
@@ -377,6 +383,14 @@ class Table:
 
     def entries(self) -> Iterator[TableEntry]:
         return iter(list(self._entries.values()))
+
+    def holds(self, entry: TableEntry) -> bool:
+        """Whether ``entry`` itself (not an equal one) is in the table now."""
+        return self._entries.get((entry.key, entry.priority)) is entry
+
+    def rank(self, entry: TableEntry) -> int:
+        """The entry's place in insertion order (for reporting in table order)."""
+        return self._order[(entry.key, entry.priority)]
 
     def is_const_entry(self, entry: TableEntry) -> bool:
         return (entry.key, entry.priority) in self._const
