@@ -81,7 +81,7 @@ class FlowKey:
 
     def __post_init__(self) -> None:
         packed = 0
-        for width, value in zip(_WIDTHS, self.values()):  # every key is made here: keep it lean
+        for width, value in zip(_WIDTHS, self.values(), strict=True):  # every key is made here
             if value.__class__ is not int or value < 0 or value >> width:
                 self._check()  # raises, or converts an IntEnum field
                 break
