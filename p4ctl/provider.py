@@ -64,9 +64,14 @@ class SwitchFlowProvider:
         overflow: list[int] = []
         for i, op in enumerate(ops):
             (overflow if self.store.is_overflow(op.entry) else main).append(i)
-        await asyncio.gather(
-            self._apply_main(ops, main, results), self._apply_overflow(ops, overflow, results)
-        )
+        if main and overflow:
+            await asyncio.gather(
+                self._apply_main(ops, main, results), self._apply_overflow(ops, overflow, results)
+            )
+        elif main:  # the usual case: no tasks to make for gather, one step less per round
+            await self._apply_main(ops, main, results)
+        else:
+            await self._apply_overflow(ops, overflow, results)
         done = [r for r in results if r is not None]
         assert len(done) == len(ops)
         removed = [r.op.entry.flow_id for r in done if r.op.kind is OpKind.REMOVE and r.ok]
