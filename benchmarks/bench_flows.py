@@ -328,6 +328,17 @@ async def controller_rig(
             await controller.stop()
 
 
+def cpu_use(switch: Target, cpu0: tuple[float, float], wall: float, flows: int) -> str:
+    """This process's and the switch process's CPU since ``cpu0``, over ``wall`` seconds.
+
+    ``wall`` ends at the last flow's completion: both sides are idle after it.
+    """
+    ours, theirs = time.process_time() - cpu0[0], switch.cpu_seconds() - cpu0[1]
+    text = (f"controller {ours / wall:.0%} of a core ({ours / max(1, flows) * 1e6:.0f} us/flow"
+            + (")" if switch.pid else ", the switch and the traffic included)"))
+    return text + (f", switch process {theirs / wall:.0%}" if switch.pid else "")
+
+
 async def setup_rate(n: int, make: SwitchFactory, offered: float) -> float:
     async with controller_rig(256, make) as (switch, controller):
         counters = controller.agent.counters
@@ -341,24 +352,22 @@ async def setup_rate(n: int, make: SwitchFactory, offered: float) -> float:
         (done, _), last = await settled(
             lambda: (finished(), stats.digest_acks),
             lambda: finished() >= n and stats.digest_acks >= counters.digests)
-        wall = time.monotonic() - t0
-        ours, theirs = time.process_time() - cpu0[0], switch.cpu_seconds() - cpu0[1]
         print(f"  {done:,} of {n:,} flows reported by the switch ({n - done:,} packets lost on "
-              f"the way), {counters.installed:,} installed; CPU: controller "
-              f"{ours / wall:.0%} of a core ({ours / max(1, done) * 1e6:.0f} us/flow"
-              + (")" if switch.pid else ", the switch and the traffic included)")
-              + (f", switch process {theirs / wall:.0%}" if switch.pid else ""))
+              f"the way), {counters.installed:,} installed; CPU: "
+              + cpu_use(switch, cpu0, last - t0, done))
         return counters.installed / (last - t0)
 
 
 async def bare_setup_rate(n: int, make: SwitchFactory, offered: float) -> float:
     """``setup_rate`` for the bare loop: what the switch gives any controller."""
     async with bare_rig(256, make) as (switch, bare):
+        cpu0 = (time.process_time(), switch.cpu_seconds())
         t0 = (await switch.send_frames(0, n, offered))[0]
         _, last = await settled(lambda: (bare.installed + bare.failed,),
                                 lambda: bare.installed + bare.failed >= n)
         print(f"  bare loop: {bare.digests:,} of {n:,} flows reported, {bare.installed:,} "
-              f"installed, {bare.failed:,} failed")
+              f"installed, {bare.failed:,} failed; CPU: "
+              + cpu_use(switch, cpu0, last - t0, bare.digests))
         return bare.installed / (last - t0)
 
 
