@@ -88,11 +88,20 @@ class _Timers:
         self.reported: dict[int, TableEntry] = {}
         self.seq = itertools.count()
 
-    def push(self, entry: TableEntry) -> None:
-        ttl_ms = entry.ttl_ns // 1_000_000
-        if ttl_ms > 0:  # a TTL under 1 ms never expires on BMv2
-            deadline = entry.last_hit_ns // 1_000_000 + ttl_ms
+    def push(self, entry: TableEntry, deadline: int | None = None) -> None:
+        """Queue ``entry`` by its deadline (computed unless given); never if it has none."""
+        if deadline is None:
+            deadline = _deadline_ms(entry)
+        if deadline is not None:
             heapq.heappush(self.heap, (deadline, next(self.seq), entry))
+
+
+def _deadline_ms(entry: TableEntry) -> int | None:
+    """BMv2's ageing rule: idle from last hit + TTL, in whole ms; None if it never ages."""
+    ttl_ms = entry.ttl_ns // 1_000_000
+    if ttl_ms <= 0:  # no TTL, or one under 1 ms: never expires on BMv2
+        return None
+    return entry.last_hit_ns // 1_000_000 + ttl_ms
 
 
 class IdleMonitor:
@@ -172,13 +181,13 @@ class IdleMonitor:
             for entry in due.values():
                 if not table.holds(entry):
                     continue  # deleted; a stale heap item
-                ttl_ms = entry.ttl_ns // 1_000_000
-                if ttl_ms <= 0:
+                deadline = _deadline_ms(entry)
+                if deadline is None:
                     continue  # its TTL was taken away; a new one queues it again
-                if now_ms - entry.last_hit_ns // 1_000_000 >= ttl_ms:
+                if now_ms >= deadline:
                     aged.append(entry)
                 else:
-                    timers.push(entry)  # hit since it was queued
+                    timers.push(entry, deadline)  # hit since it was queued
             timers.aged = {id(e): e for e in aged}
             if len(heap) > 2 * len(table) + 1024:  # deleted entries pile up: rebuild
                 heap[:] = [item for item in heap if table.holds(item[2])]
