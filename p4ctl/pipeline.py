@@ -229,13 +229,17 @@ class FlowMapping:
             msg.idle_timeout_ns = idle_timeout_ns
         self._set_match(msg, key)
         params = msg.action.action.params
-        # the flow id is the first parameter of every flow action
-        params[0].value = encode_uint(flow_id, self._flow_id_width)
         if action.kind is ActionKind.NAT:
-            for param, (_, width), value in zip(params, self._actions[action.kind].params,
-                                                self.action_params(flow_id, action), strict=True):
-                param.value = encode_uint(value, width)
+            self._set_params(params, flow_id, action)
+        else:  # the flow id is the first parameter of every flow action
+            params[0].value = encode_uint(flow_id, self._flow_id_width)
         return msg
+
+    def _set_params(self, params: Any, flow_id: int, action: FlowAction) -> None:
+        """Every parameter value of ``action`` into a template's ``params``."""
+        for param, (_, width), value in zip(params, self._actions[action.kind].params,
+                                            self.action_params(flow_id, action), strict=True):
+            param.value = encode_uint(value, width)
 
     def _action_template(self, action: FlowAction) -> p4runtime_pb2.TableEntry:
         """The entry template of ``action``, its parameters set but the flow id.
@@ -250,10 +254,7 @@ class FlowMapping:
         if template is None:
             template = p4runtime_pb2.TableEntry()
             template.CopyFrom(self._entry_templates[action.kind])
-            params = template.action.action.params
-            for param, (_, width), value in zip(params, self._actions[action.kind].params,
-                                                self.action_params(0, action), strict=True):
-                param.value = encode_uint(value, width)
+            self._set_params(template.action.action.params, 0, action)
             self._by_action[action] = template
         return template
 
