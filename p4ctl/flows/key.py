@@ -83,15 +83,14 @@ class FlowKey:
         packed = 0
         for width, value in zip(_WIDTHS, self.values(), strict=True):  # every key is made here
             if value.__class__ is not int or value < 0 or value >> width:
-                self._check()  # raises, or converts an IntEnum field
-                break
+                self._normalize()  # raises, or turns IntEnum fields into ints
+                self.__post_init__()
+                return
             packed = (packed << width) | value
-        else:
-            object.__setattr__(self, "_packed", packed)
+        object.__setattr__(self, "_packed", packed)
 
-    def _check(self) -> None:
+    def _normalize(self) -> None:
         """The slow path of ``__post_init__``: name the bad field, or take IntEnums by value."""
-        packed = 0
         for (name, width), value in zip(KEY_FIELDS, self.values(), strict=True):
             if value.__class__ is not int:  # an IntEnum is taken by value; bools are not
                 if isinstance(value, bool) or not isinstance(value, int):
@@ -100,8 +99,6 @@ class FlowKey:
                 object.__setattr__(self, name, value)
             if value < 0 or value >> width:
                 raise ValueError(f"flow key field {name}={value!r} does not fit in {width} bits")
-            packed = (packed << width) | value
-        object.__setattr__(self, "_packed", packed)
 
     def values(self) -> tuple[int, int, int, int, int, int]:
         return (self.vrf, self.src_addr, self.dst_addr, self.proto, self.src_port, self.dst_port)
