@@ -45,7 +45,7 @@ from pathlib import Path
 
 from bare_controller import BareController
 from p4.v1 import p4runtime_pb2
-from traffic import MIN_SLEEP, frame, key_of
+from traffic import frame, key_of, paced
 
 from p4ctl.config import parse_config
 from p4ctl.config.model import RegisterBackend
@@ -98,13 +98,10 @@ class LocalSwitch:
     async def send_frames(self, first: int, count: int, rate: float) -> list[float]:
         """Frames ``first..first+count`` in through the API, from this event loop."""
         sent = []
-        t0 = time.monotonic()
-        for i in range(first, first + count):
-            if rate:
-                wait = t0 + (i - first) / rate - time.monotonic()
-                if wait > MIN_SLEEP:
-                    await asyncio.sleep(wait)
-            elif i % 256 == 0:
+        for i, wait in zip(range(first, first + count), paced(count, rate), strict=True):
+            if wait:
+                await asyncio.sleep(wait)
+            elif not rate and i % 256 == 0:  # back to back: let the switch's loop run
                 await asyncio.sleep(0)
             sent.append(time.monotonic())
             await self.switch.inject(1, frame(i))

@@ -18,7 +18,7 @@ import json
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from p4ctl.flows.key import FlowKey
 
@@ -46,15 +46,23 @@ def key_of(i: int) -> FlowKey:
                    1024 + (i & 0xFFFF) % 60000, 53)
 
 
+def paced(count: int, rate: float) -> Iterator[float]:
+    """For each of ``count`` frames at ``rate`` frames/s (0: back to back), how long to wait first.
+
+    Read one value per frame, just before sending it: the clock is read then.
+    """
+    t0 = time.monotonic()
+    for i in range(count):
+        wait = t0 + i / rate - time.monotonic() if rate else 0.0
+        yield wait if wait > MIN_SLEEP else 0.0
+
+
 def send_paced(send: Callable[[bytes], object], frames: list[bytes], rate: float) -> list[float]:
     """Send ``frames`` at ``rate`` frames/s (0: back to back); each frame's send time."""
     sent = []
-    t0 = time.monotonic()
-    for i, data in enumerate(frames):
-        if rate:
-            wait = t0 + i / rate - time.monotonic()
-            if wait > MIN_SLEEP:
-                time.sleep(wait)
+    for data, wait in zip(frames, paced(len(frames), rate), strict=True):
+        if wait:
+            time.sleep(wait)
         sent.append(time.monotonic())
         send(data)
     return sent
