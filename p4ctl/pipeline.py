@@ -7,9 +7,10 @@ controller code uses ("flow" table, "forward" action, "overflow_valid"
 register, ...). At load the names are resolved to P4Info ids once, and a
 missing or mistyped name is an error that says which role and which name.
 
-The hot paths (a table entry per new flow, a digest per new flow) build
-protobuf messages directly from the resolved ids with canonical encoding,
-without a per-call name look-up.
+The hot path (two table entries per new flow) goes through
+:class:`~p4ctl.flow_encoding.FlowEntryEncoder`, which splices serialized
+entries from pieces prepared from the resolved ids, with no per-call name
+look-up and no protobuf message built.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any
 import yaml
 from p4.v1 import p4runtime_pb2
 
+from p4ctl.flow_encoding import FlowActionIds, FlowEntryEncoder
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import KEY_FIELDS, FlowKey
 from p4ctl.flows.store import StoreSizes
-from p4ctl.p4rt.encoding import canonical_bytes, decode_uint, encode_uint
+from p4ctl.p4rt.encoding import decode_uint
 from p4ctl.p4rt.p4info import P4Info, P4InfoError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "pipelines" / "flowcache"
@@ -112,12 +114,6 @@ class PipelineSpec:
         return self.bmv2_json_path.read_bytes()
 
 
-@dataclass(slots=True, frozen=True)
-class _ActionIds:
-    id: int
-    params: tuple[tuple[int, int], ...]  # (param id, bitwidth) in role order
-
-
 class FlowMapping:
     """Translates flow entries to P4Runtime entities for one pipeline."""
 
@@ -147,7 +143,7 @@ class FlowMapping:
                     f"flow table match field for {name} is bit<{p4_width}> in "
                     f"{spec.p4info_path.name}; the flow key has bit<{width}>"
                 )
-        self._actions: dict[ActionKind, _ActionIds] = {}
+        self._actions: dict[ActionKind, FlowActionIds] = {}
         action_roles = spec.role("tables", "flow", "actions")
         params_order = {
             ActionKind.FORWARD: ("flow_id", "port"),
@@ -162,17 +158,16 @@ class FlowMapping:
                 (action.param(roles[p]).id, action.param(roles[p]).bitwidth)
                 for p in params_order[kind]
             )
-            self._actions[kind] = _ActionIds(action.id, params)
+            self._actions[kind] = FlowActionIds(action.id, params)
         self._action_kind = {a.id: k for k, a in self._actions.items()}
-        self._key_template, self._entry_templates = self._templates()
-        self._by_action: dict[FlowAction, p4runtime_pb2.TableEntry] = {}
         flow_id_widths = {ids.params[0][1] for ids in self._actions.values()}
         if len(flow_id_widths) != 1:
             raise PipelineSpecError(
                 f"flow actions in {spec.p4info_path.name} disagree on the flow id's width: "
                 f"{sorted(flow_id_widths)}"
             )
-        self._flow_id_width = flow_id_widths.pop()
+        self.encoder = FlowEntryEncoder(self.flow_table_id, self._match, self._actions,
+                                        flow_id_widths.pop())
         self.port_vrf_table_id = info.tables[spec.role("tables", "port_vrf", "name")].id
         self.miss_policy_table_id = info.tables[spec.role("tables", "miss_policy", "name")].id
         self.registers = {role: info.registers[name].name
@@ -181,91 +176,15 @@ class FlowMapping:
         self.flow_event_digest_id = info.digests[spec.role("digests", "flow_event", "name")].id
 
     # -- table entries ---------------------------------------------------
-    def _templates(
-        self,
-    ) -> tuple[p4runtime_pb2.TableEntry, dict[ActionKind, p4runtime_pb2.TableEntry]]:
-        """Entries with every id in place and placeholder values, one per action.
+    def table_entry(self, key: FlowKey, flow_id: int, action: FlowAction,
+                    idle_timeout_ns: int = 0) -> p4runtime_pb2.TableEntry:
+        """The main-table entry of a flow (the writes use :attr:`encoder`'s bytes directly)."""
+        return p4runtime_pb2.TableEntry.FromString(
+            self.encoder.entry(key.packed(), flow_id, action, idle_timeout_ns))
 
-        Copying a finished message and setting its values is about half the
-        cost of building the nested fields one by one with upb, and entry
-        building is most of the controller's work per flow.
-        """
-        key = p4runtime_pb2.TableEntry(table_id=self.flow_table_id)
-        for fid, _ in self._match:
-            key.match.add(field_id=fid).exact.value = b"\x00"
-        by_kind = {}
-        for kind, ids in self._actions.items():
-            msg = p4runtime_pb2.TableEntry()
-            msg.CopyFrom(key)
-            act = msg.action.action
-            act.action_id = ids.id
-            for pid, _ in ids.params:
-                act.params.add(param_id=pid, value=b"\x00")
-            by_kind[kind] = msg
-        return key, by_kind
-
-    def _set_match(self, msg: p4runtime_pb2.TableEntry, key: FlowKey) -> None:
-        # A FlowKey's fields fit their widths (checked when it was made), and
-        # the P4Info widths are the key's: only the canonical form is left.
-        for fm, value in zip(msg.match, key.values(), strict=True):
-            fm.exact.value = canonical_bytes(value)
-
-    def action_params(self, flow_id: int, action: FlowAction) -> tuple[int, ...]:
-        if action.kind is ActionKind.FORWARD:
-            return (flow_id, action.port)
-        if action.kind is ActionKind.DROP:
-            return (flow_id,)
-        return (flow_id, action.port, action.nat_src_addr, action.nat_dst_addr,
-                action.nat_src_port, action.nat_dst_port)
-
-    def table_entry(
-        self, key: FlowKey, flow_id: int, action: FlowAction, idle_timeout_ns: int = 0,
-        out: p4runtime_pb2.TableEntry | None = None,
-    ) -> p4runtime_pb2.TableEntry:
-        """The main-table entry of a flow (filled into ``out`` when given: no copy)."""
-        msg = p4runtime_pb2.TableEntry() if out is None else out
-        msg.CopyFrom(self._action_template(action))
-        if idle_timeout_ns:
-            msg.idle_timeout_ns = idle_timeout_ns
-        self._set_match(msg, key)
-        params = msg.action.action.params
-        if action.kind is ActionKind.NAT:
-            self._set_params(params, flow_id, action)
-        else:  # the flow id is the first parameter of every flow action
-            params[0].value = encode_uint(flow_id, self._flow_id_width)
-        return msg
-
-    def _set_params(self, params: Any, flow_id: int, action: FlowAction) -> None:
-        """Every parameter value of ``action`` into a template's ``params``."""
-        for param, (_, width), value in zip(params, self._actions[action.kind].params,
-                                            self.action_params(flow_id, action), strict=True):
-            param.value = encode_uint(value, width)
-
-    def _action_template(self, action: FlowAction) -> p4runtime_pb2.TableEntry:
-        """The entry template of ``action``, its parameters set but the flow id.
-
-        Forward and drop actions come from a handful of policy rules, so their
-        templates are kept (at most one per port); NAT actions carry per-flow
-        values and take the action kind's template.
-        """
-        if action.kind is ActionKind.NAT:
-            return self._entry_templates[ActionKind.NAT]
-        template = self._by_action.get(action)
-        if template is None:
-            template = p4runtime_pb2.TableEntry()
-            template.CopyFrom(self._entry_templates[action.kind])
-            self._set_params(template.action.action.params, 0, action)
-            self._by_action[action] = template
-        return template
-
-    def table_key(
-        self, key: FlowKey, out: p4runtime_pb2.TableEntry | None = None
-    ) -> p4runtime_pb2.TableEntry:
+    def table_key(self, key: FlowKey) -> p4runtime_pb2.TableEntry:
         """The main-table entry of a flow with its match only (for DELETE)."""
-        msg = p4runtime_pb2.TableEntry() if out is None else out
-        msg.CopyFrom(self._key_template)
-        self._set_match(msg, key)
-        return msg
+        return p4runtime_pb2.TableEntry.FromString(self.encoder.key_entry(key.packed()))
 
     def parse_table_entry(self, msg: p4runtime_pb2.TableEntry) -> tuple[FlowKey, int, FlowAction]:
         """(key, flow id, action) of a main-table entry read from the switch."""

@@ -84,20 +84,18 @@ class SwitchFlowProvider:
     ) -> None:
         if not indexes:
             return
-        mapping = self.mapping
-        updates = []
+        encoder = self.mapping.encoder
+        update, entry_of, key_of = encoder.update, encoder.entry, encoder.key_entry
+        idle_timeout_ns = self.idle_timeout_ns
+        updates: list[bytes] = []
         for i in indexes:
             op = ops[i]
             entry = op.entry
-            key = entry.flow_key
-            update = p4runtime_pb2.Update(type=_UPDATE_TYPE[op.kind])
-            # filled in place: nesting finished messages would copy them
             if op.kind is OpKind.REMOVE:
-                mapping.table_key(key, out=update.entity.table_entry)
+                updates.append(update(_UPDATE_TYPE[op.kind], key_of(entry.key)))
             else:
-                mapping.table_entry(key, entry.flow_id, entry.action, self.idle_timeout_ns(key),
-                                    out=update.entity.table_entry)
-            updates.append(update)
+                updates.append(update(_UPDATE_TYPE[op.kind], entry_of(
+                    entry.key, entry.flow_id, entry.action, idle_timeout_ns(entry.flow_key))))
         try:
             written = await self.client.write(updates)
         except P4RuntimeError as exc:

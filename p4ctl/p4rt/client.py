@@ -79,6 +79,7 @@ from p4ctl.p4rt.messages import (
     StreamError,
 )
 from p4ctl.p4rt.p4info import P4Info
+from p4ctl.p4rt.wire import LEN, field_number, tag, varint, varint_field, varint_len
 
 __all__ = [
     "ClientOptions",
@@ -201,6 +202,8 @@ class _Session:
     channel: grpc.aio.Channel
     stub: p4runtime_pb2_grpc.P4RuntimeStub
     call: Any = None  # grpc.aio.StreamStreamCall
+    #: the Write RPC taking a serialized WriteRequest (see P4RuntimeClient.write)
+    write: Any = None
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     arbitrated: bool = False
 
@@ -247,8 +250,10 @@ async def _finish_call(call: Any, status_tasks: set[asyncio.Task[Any]] | None = 
     await asyncio.sleep(0)
 
 
-def _varint_len(n: int) -> int:
-    return (max(n.bit_length(), 1) + 6) // 7
+_UPDATES_TAG = tag(field_number(p4runtime_pb2.WriteRequest.DESCRIPTOR, "updates"), LEN)
+# a serialized INSERT update starts with its type field (fields go in number order)
+_INSERT_HEAD = varint_field(field_number(p4runtime_pb2.Update.DESCRIPTOR, "type"),
+                            p4runtime_pb2.Update.INSERT)
 
 
 class P4RuntimeClient:
@@ -497,6 +502,11 @@ class P4RuntimeClient:
             keepalive_ms=self.options.keepalive_ms,
         )
         session = _Session(self._session_count, channel, p4runtime_pb2_grpc.P4RuntimeStub(channel))
+        session.write = channel.unary_unary(
+            "/p4.v1.P4Runtime/Write",
+            request_serializer=None,  # the request is serialized already
+            response_deserializer=p4runtime_pb2.WriteResponse.FromString,
+        )
         self._open_sessions.add(session)
         self._session = session
         session.call = session.stub.StreamChannel()
@@ -802,6 +812,10 @@ class P4RuntimeClient:
             raise P4RuntimeError(grpc.StatusCode.UNAVAILABLE, "not connected", rpc=rpc)
         return session.stub
 
+    def _write_call(self) -> Any:
+        self._stub("Write")  # raises when closed or not connected
+        return self._session.write  # type: ignore[union-attr]
+
     def _fill_election(self, msg: Any) -> None:
         msg.election_id.high, msg.election_id.low = self.election_id
         if self.role:
@@ -892,12 +906,15 @@ class P4RuntimeClient:
 
     async def write(
         self,
-        updates: Iterable[Update | p4runtime_pb2.Update],
+        updates: Iterable[Update | p4runtime_pb2.Update | bytes],
         *,
         max_updates_per_request: int | None = None,
         atomicity: int = p4runtime_pb2.WriteRequest.CONTINUE_ON_ERROR,
     ) -> WriteResult:
         """Send ``updates`` in as few WriteRequests as the limits allow, in order.
+
+        An update is a named :class:`Update`, a ``p4.v1.Update`` message or
+        one already serialized (``bytes``, as the flow hot path makes them).
 
         Returns a :class:`WriteResult` with one status per update. An update
         that cannot be encoded is not sent and gets INVALID_ARGUMENT (space
@@ -912,34 +929,39 @@ class P4RuntimeClient:
         limit = max_updates_per_request or self.options.max_updates_per_request or len(updates)
         max_bytes = self.options.max_request_bytes
         statuses: list[UpdateStatus | None] = [None] * len(updates)
-        protos: list[tuple[int, p4runtime_pb2.Update]] = []
+        encoded: list[tuple[int, bytes]] = []
         p4info = self.p4info
         idle_filter = self._idle_filter if self._idle_filter else None
         for i, update in enumerate(updates):
+            if update.__class__ is bytes:
+                wire: bytes = update  # type: ignore[assignment]
+                if idle_filter is not None and not wire.startswith(_INSERT_HEAD):
+                    self._forget_idle(idle_filter, p4runtime_pb2.Update.FromString(wire))
+                encoded.append((i, wire))
+                continue
             if isinstance(update, p4runtime_pb2.Update):
                 proto = update
             else:
                 try:
                     if p4info is None and not isinstance(update.entity, p4runtime_pb2.Entity):
                         raise EncodingError("no P4Info to encode named entities")
-                    proto = update.to_proto(p4info)  # type: ignore[arg-type]
+                    proto = update.to_proto(p4info)  # type: ignore[union-attr,arg-type]
                 except (EncodingError, LookupError) as exc:
                     statuses[i] = UpdateStatus(
                         grpc.StatusCode.INVALID_ARGUMENT, str(exc), "client", 0, ErrorKind.INVALID
                     )
                     continue
-            if (
-                idle_filter is not None
-                and proto.type != UpdateType.INSERT
-                and proto.entity.HasField("table_entry")
-            ):
-                idle_filter.forget(proto.entity.table_entry)
-            protos.append((i, proto))
+            if idle_filter is not None:
+                self._forget_idle(idle_filter, proto)
+            encoded.append((i, proto.SerializeToString()))
 
         requests = 0
         errors: list[P4RuntimeError] = []
         stopped: P4RuntimeError | None = None
-        for chunk in self._chunks(protos, limit, max_bytes):
+        head = p4runtime_pb2.WriteRequest(device_id=self.device_id, atomicity=atomicity)
+        self._fill_election(head)
+        request_head = head.SerializeToString()
+        for chunk in self._chunks(encoded, limit, max_bytes):
             if stopped is None and not self.is_primary:
                 stopped = NotPrimaryError("lost primary during the write", rpc="Write")
             if stopped is not None:
@@ -950,13 +972,17 @@ class P4RuntimeClient:
                 for i, _ in chunk:
                     statuses[i] = not_sent
                 continue
-            req = p4runtime_pb2.WriteRequest(device_id=self.device_id, atomicity=atomicity)
-            self._fill_election(req)
-            req.updates.extend(p for _, p in chunk)
+            # a request's header and its updates, serialized apart, concatenate
+            # into the serialized request (protobuf merges fields in sequence)
+            parts = [request_head]
+            for _, wire in chunk:
+                parts.append(_UPDATES_TAG)
+                parts.append(varint(len(wire)))
+                parts.append(wire)
             requests += 1
             try:
-                stub = self._stub("Write")
-                await stub.Write(req, timeout=self.options.rpc_timeout)
+                write = self._write_call()
+                await write(b"".join(parts), timeout=self.options.rpc_timeout)
             except grpc.aio.AioRpcError as exc:
                 per_update, detailed = decode_write_error(exc, len(chunk))
                 for (i, _), status in zip(chunk, per_update, strict=True):
@@ -979,14 +1005,20 @@ class P4RuntimeClient:
         return WriteResult(updates, final, requests, errors)
 
     @staticmethod
+    def _forget_idle(idle_filter: IdleRepeatFilter, update: p4runtime_pb2.Update) -> None:
+        """A modified or deleted entry's next idle notification is a new one."""
+        if update.type != UpdateType.INSERT and update.entity.HasField("table_entry"):
+            idle_filter.forget(update.entity.table_entry)
+
+    @staticmethod
     def _chunks(
-        protos: list[tuple[int, p4runtime_pb2.Update]], limit: int, max_bytes: int
-    ) -> Iterable[list[tuple[int, p4runtime_pb2.Update]]]:
-        chunk: list[tuple[int, p4runtime_pb2.Update]] = []
+        encoded: list[tuple[int, bytes]], limit: int, max_bytes: int
+    ) -> Iterable[list[tuple[int, bytes]]]:
+        chunk: list[tuple[int, bytes]] = []
         size = 64  # device id, election id, role, atomicity
-        for item in protos:
-            n = item[1].ByteSize()
-            cost = 1 + _varint_len(n) + n
+        for item in encoded:
+            n = len(item[1])
+            cost = 1 + varint_len(n) + n
             if chunk and (len(chunk) >= limit or size + cost > max_bytes):
                 yield chunk
                 chunk, size = [], 64

@@ -70,9 +70,11 @@ async def test_requests_are_split_by_size_and_by_count(target: Target, flowcache
         assert result.ok and result.requests > 1
         sizes = []
         # every request stayed under the limit: rebuild them as the client did
-        protos = [(i, insert(flow(i)).to_proto(client.p4info)) for i in range(200)]
-        for chunk in client._chunks(protos, 10**9, 4000):
-            req = p4runtime_pb2.WriteRequest(device_id=1, updates=[p for _, p in chunk])
+        encoded = [(i, insert(flow(i)).to_proto(client.p4info).SerializeToString())
+                   for i in range(200)]
+        for chunk in client._chunks(encoded, 10**9, 4000):
+            req = p4runtime_pb2.WriteRequest(
+                device_id=1, updates=[p4runtime_pb2.Update.FromString(u) for _, u in chunk])
             req.election_id.low = 10
             sizes.append(req.ByteSize())
         assert len(sizes) == result.requests and max(sizes) <= 4000
@@ -132,3 +134,25 @@ async def test_rejected_requests_stop_the_rest(target: Target, client: P4Runtime
     assert {s.kind for s in result.statuses[10:]} == {ErrorKind.NOT_SENT}
     assert await count(client, "flow_table") == 0
     assert (await client.write([insert(flow(i)) for i in range(30)])).ok
+
+
+async def test_serialized_updates_travel_with_named_ones(client: P4RuntimeClient) -> None:
+    """Updates given as bytes (the flow hot path's form) go in the same requests, in order."""
+    wire = [insert(flow(i)).to_proto(client.p4info).SerializeToString() for i in range(3)]
+    result = await client.write([wire[0], insert(flow(5)), wire[1], wire[0], wire[2]])
+    assert result.requests == 1
+    assert [s.code for s in result.statuses] == [grpc.StatusCode.OK] * 3 + [
+        grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.OK]
+    assert await ports_by_flow(client) == {0: 1, 1: 1, 2: 1, 5: 1}
+
+    # a serialized delete makes the idle filter forget the entry, as a named one does
+    idle_filter = client._idle_filter
+    assert idle_filter is not None
+    gone = delete(flow(1)).to_proto(client.p4info)
+    idle_filter.admit(gone.entity.table_entry)
+    idle_filter.admit(insert(flow(2)).to_proto(client.p4info).entity.table_entry)
+    assert len(idle_filter) == 2
+    assert (await client.write([gone.SerializeToString(), wire[2]])).statuses[1].code is (
+        grpc.StatusCode.ALREADY_EXISTS)
+    assert len(idle_filter) == 1  # the insert of flow 2 did not reset its timer
+    assert await ports_by_flow(client) == {0: 1, 2: 1, 5: 1}

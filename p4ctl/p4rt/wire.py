@@ -1,0 +1,66 @@
+"""Protobuf wire format, for messages the controller sends in bulk.
+
+Building a ``p4.v1.Update`` field by field through the protobuf runtime,
+then copying it into a ``WriteRequest`` and serializing that, costs about
+three times what the same bytes cost when spliced from pieces prepared
+once: most fields of a flow entry (table id, field ids, action id, the
+parameters a policy rule fixes) are the same for every flow, and only a
+handful of short values change. The pieces are made here, from the field
+numbers in the protos' descriptors, and the result is checked against the
+protobuf runtime's own serialization in the tests.
+
+A serialized message is a concatenation of fields, and a field is a tag
+(field number and wire type) followed by a varint or by a length and bytes.
+Concatenating two serialized messages of one type merges them, which is how
+a request's fixed header and its updates are put together.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.descriptor import Descriptor
+
+__all__ = [
+    "LEN", "VARINT", "field_number", "len_field", "tag", "varint", "varint_field", "varint_len",
+]
+
+#: wire types
+VARINT = 0
+LEN = 2
+
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+
+
+def varint(n: int) -> bytes:
+    """``n`` (non-negative) as a base-128 varint."""
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def varint_len(n: int) -> int:
+    """Bytes :func:`varint` takes for ``n``."""
+    return max(1, (n.bit_length() + 6) // 7)
+
+
+def field_number(message: Descriptor, name: str) -> int:
+    """The number of field ``name`` of a message type (``Update.DESCRIPTOR``, ...)."""
+    return message.fields_by_name[name].number
+
+
+def tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
+def varint_field(number: int, value: int) -> bytes:
+    """A varint field (an integer or enum value)."""
+    return tag(number, VARINT) + varint(value)
+
+
+def len_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (a bytes value or an embedded message)."""
+    return tag(number, LEN) + varint(len(payload)) + payload
