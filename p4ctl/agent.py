@@ -34,7 +34,6 @@ the flow table with packet-out once the flow is installed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -241,13 +240,11 @@ class FlowAgent:
         self._held.pop(key.packed(), None)
 
     async def _install(self, pending: list[_Pending]) -> None:
-        submit = self._pipeline.submit
-        batches = [
-            submit(([FlowOp(OpKind.ADD, p.reverse)] if p.reverse is not None else [],
-                    [FlowOp(OpKind.ADD, p.forward)]))
+        await self._pipeline.submit_all([
+            ([FlowOp(OpKind.ADD, p.reverse)] if p.reverse is not None else [],
+             [FlowOp(OpKind.ADD, p.forward)])
             for p in pending
-        ]
-        await asyncio.wait(batches)
+        ])
         cleanup: list[FlowOp] = []
         for p in pending:
             fwd, rev = p.forward, p.reverse
@@ -268,7 +265,7 @@ class FlowAgent:
                 self.store.move(fwd, FlowState.PENDING_REMOVE)
                 cleanup.append(FlowOp(OpKind.REMOVE, fwd))
         if cleanup:
-            await submit([cleanup])
+            await self._pipeline.submit([cleanup])
 
     def _drop_record(self, entry: FlowEntry) -> None:
         """Forget a FAILED record (and its FAILED partner) before a retry."""

@@ -88,7 +88,7 @@ class DeviceController:
         aging = config.aging
         self.provider = SwitchFlowProvider(
             self.client, self.mapping, self.registers, self.store,
-            lambda key: seconds_to_ns(aging.timeout_for(key.proto, key.src_port, key.dst_port)),
+            lambda *l4: seconds_to_ns(aging.timeout_for(*l4)),
         )
         flows = config.flows
         self.agent = FlowAgent(

@@ -50,12 +50,13 @@ class SwitchFlowProvider:
         mapping: FlowMapping,
         registers: RegisterBackend,
         store: FlowStore,
-        idle_timeout_ns: Callable[[FlowKey], int],
+        idle_timeout_ns: Callable[[int, int, int], int],
     ) -> None:
         self.client = client
         self.mapping = mapping
         self.registers = registers
         self.store = store
+        #: an entry's TTL from its (proto, src_port, dst_port)
         self.idle_timeout_ns = idle_timeout_ns
 
     async def apply(self, ops: Sequence[FlowOp]) -> list[OpResult]:
@@ -86,7 +87,7 @@ class SwitchFlowProvider:
             return
         encoder = self.mapping.encoder
         update, entry_of, key_of = encoder.update, encoder.entry, encoder.key_entry
-        idle_timeout_ns = self.idle_timeout_ns
+        idle_timeout_ns, l4_of = self.idle_timeout_ns, FlowKey.l4_of
         updates: list[bytes] = []
         for i in indexes:
             op = ops[i]
@@ -95,7 +96,7 @@ class SwitchFlowProvider:
                 updates.append(update(_UPDATE_TYPE[op.kind], key_of(entry.key)))
             else:
                 updates.append(update(_UPDATE_TYPE[op.kind], entry_of(
-                    entry.key, entry.flow_id, entry.action, idle_timeout_ns(entry.flow_key))))
+                    entry.key, entry.flow_id, entry.action, idle_timeout_ns(*l4_of(entry.key)))))
         try:
             written = await self.client.write(updates)
         except P4RuntimeError as exc:

@@ -30,7 +30,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.state import FlowState
@@ -84,18 +84,35 @@ class BatchResult:
         return [r for r in self.results if not r.ok]
 
 
+class _Waiter:
+    """Resolves one future with ``results`` once ``left`` batches are complete."""
+
+    __slots__ = ("future", "left", "results")
+
+    def __init__(self, future: asyncio.Future[Any], left: int, results: Any) -> None:
+        self.future = future
+        self.left = left
+        self.results = results
+        if not left:
+            future.set_result(results)
+
+    def batch_done(self) -> None:
+        self.left -= 1
+        if not self.left and not self.future.done():
+            self.future.set_result(self.results)
+
+
 class _Run:
     """One batch in progress: its non-empty stages, the next one to send, the outcomes."""
 
-    __slots__ = ("failure", "future", "next", "result", "stages")
+    __slots__ = ("failure", "next", "result", "stages", "waiter")
 
-    def __init__(self, stages: Sequence[Sequence[FlowOp]],
-                 future: asyncio.Future[BatchResult] | None = None) -> None:
+    def __init__(self, stages: Sequence[Sequence[FlowOp]]) -> None:
         self.stages = [stage for stage in stages if stage]
         self.next = 0
         self.result = BatchResult()
         self.failure: str | None = None
-        self.future = future
+        self.waiter: _Waiter | None = None
 
     def current(self) -> Sequence[FlowOp] | None:
         """The stage to send now; None when the batch is complete."""
@@ -164,20 +181,39 @@ class BatchPipeline:
 
     def submit(self, stages: Sequence[Sequence[FlowOp]]) -> asyncio.Future[BatchResult]:
         """Queue a batch for the next round; the future gives its :class:`BatchResult`."""
+        run = _Run(stages)
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
-        run = _Run(stages, future)
-        stage = run.current()
-        if stage is None:
-            future.set_result(run.result)
-            return future
-        self._waiting.append(run)
-        self._waiting_ops += len(stage)
-        if not self._kicked:
+        self._queue([run], _Waiter(future, 0 if run.current() is None else 1, run.result))
+        return future
+
+    def submit_all(
+        self, batches: Sequence[Sequence[Sequence[FlowOp]]]
+    ) -> asyncio.Future[list[BatchResult]]:
+        """Queue many batches at once; one future gives their results when all are complete.
+
+        Each batch still runs on its own (its stages in order, its failure its
+        own); only the waiting is shared, which is what a digest list needs.
+        """
+        runs = [_Run(stages) for stages in batches]
+        future: asyncio.Future[list[BatchResult]] = asyncio.get_running_loop().create_future()
+        self._queue(runs, _Waiter(future, sum(run.current() is not None for run in runs),
+                                  [run.result for run in runs]))
+        return future
+
+    def _queue(self, runs: list[_Run], waiter: _Waiter) -> None:
+        waiting = self._waiting
+        for run in runs:
+            stage = run.current()
+            if stage is None:
+                continue
+            run.waiter = waiter
+            waiting.append(run)
+            self._waiting_ops += len(stage)
+        if waiter.left and not self._kicked:
             # start rounds once the caller's loop of submits is done, so a
             # digest list's flows leave together
             self._kicked = True
             asyncio.get_running_loop().call_soon(self._start_rounds)
-        return future
 
     def _start_rounds(self) -> None:
         self._kicked = False
@@ -228,8 +264,8 @@ class BatchPipeline:
                 if stage is not None:
                     going_on.append(run)
                     self._waiting_ops += len(stage)
-                elif run.future is not None and not run.future.done():
-                    run.future.set_result(run.result)
+                elif run.waiter is not None:
+                    run.waiter.batch_done()
             # batches going on first: their next stage waited a round already
             self._waiting.extendleft(reversed(going_on))
         finally:

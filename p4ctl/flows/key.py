@@ -36,6 +36,12 @@ _WIDTHS = tuple(width for _, width in KEY_FIELDS)
 #: bits of a packed key
 KEY_BITS = sum(width for _, width in KEY_FIELDS)
 
+#: (shift, mask) of each field in a packed key, by name
+_CUT = {name: (sum(w for _, w in KEY_FIELDS[i + 1:]), (1 << width) - 1)
+        for i, (name, width) in enumerate(KEY_FIELDS)}
+(_PROTO_SHIFT, _PROTO_MASK), (_SPORT_SHIFT, _SPORT_MASK), (_DPORT_SHIFT, _DPORT_MASK) = (
+    _CUT["proto"], _CUT["src_port"], _CUT["dst_port"])
+
 IP_PROTO_ICMP = 1
 IP_PROTO_TCP = 6
 IP_PROTO_UDP = 17
@@ -125,6 +131,12 @@ class FlowKey:
             setattr_(key, name, packed & ((1 << width) - 1))
             packed >>= width
         return key
+
+    @staticmethod
+    def l4_of(packed: int) -> tuple[int, int, int]:
+        """(proto, src_port, dst_port) of a :meth:`packed` key, without making the key."""
+        return (packed >> _PROTO_SHIFT & _PROTO_MASK, packed >> _SPORT_SHIFT & _SPORT_MASK,
+                packed >> _DPORT_SHIFT & _DPORT_MASK)
 
     def bucket_hash(self) -> int:
         """The switch's crc32 of this key (the value the new-flow digest carries)."""

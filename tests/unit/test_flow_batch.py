@@ -141,6 +141,26 @@ async def test_pipeline_failure_of_one_batch_leaves_the_others_alone() -> None:
     assert f2.state is FlowState.ADDED and r2.state is FlowState.ADDED
 
 
+async def test_submit_all_waits_once_for_batches_that_still_run_apart() -> None:
+    store = FlowStore(StoreSizes(64, 8, 4))
+    (f1, r1), (f2, r2), (f3, r3) = pair(store, 1), pair(store, 2), pair(store, 3)
+    provider = SlowProvider(reject={r2.flow_id: "RESOURCE_EXHAUSTED"})
+    pipeline = BatchPipeline(store, provider)
+    done = pipeline.submit_all([two_stage(f1, r1), [[], []], two_stage(f2, r2),
+                                [[FlowOp(OpKind.ADD, f3)]]])
+    await release(provider, 1)
+    assert not done.done()  # batch 1's forward entry is still to go
+    assert r1.state is FlowState.ADDED and f3.state is FlowState.ADDED
+    await release(provider, 2)
+    results = await done
+    assert [r.ok for r in results] == [True, True, False, True]  # the empty batch is complete
+    assert [len(r.results) for r in results] == [2, 0, 2, 1]
+    assert provider.stages == [[r1.flow_id, r2.flow_id, f3.flow_id], [f1.flow_id]]
+    assert f1.state is FlowState.ADDED and f2.state is FlowState.FAILED
+    assert r3.state is FlowState.PENDING_ADD  # not in any batch
+    assert (await pipeline.submit_all([])) == []
+
+
 async def test_pipeline_overlaps_rounds_only_when_enough_is_waiting() -> None:
     store = FlowStore(StoreSizes(256, 8, 4))
     pairs = [pair(store, n) for n in range(6)]

@@ -66,6 +66,8 @@ def test_reverse_and_pack_round_trip() -> None:
     assert key.reverse() == FlowKey.parse("3,10.0.0.2,10.0.0.1,6,80,1234")
     assert key.reverse().reverse() == key
     assert FlowKey.unpack(key.packed()) == key
+    for k in (key, FlowKey(0xFFFF, 2**32 - 1, 2**32 - 1, 255, 0xFFFE, 0xFFFD), FlowKey(*[0] * 6)):
+        assert FlowKey.l4_of(k.packed()) == (k.proto, k.src_port, k.dst_port)
     assert str(key) == "vrf 3 10.0.0.1:1234 -> 10.0.0.2:80 proto 6"
 
 
