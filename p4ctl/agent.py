@@ -43,7 +43,7 @@ from typing import Any
 
 from p4ctl.flows.batch import BatchPipeline, FlowOp, OpKind
 from p4ctl.flows.entry import FlowEntry
-from p4ctl.flows.key import FlowKey
+from p4ctl.flows.key import FlowKey, bucket_hash_of, pack_key
 from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import FlowStore
 from p4ctl.metrics import Metrics
@@ -169,17 +169,21 @@ class FlowAgent:
             await self._install(pending)
 
     def _admit(self, message: Mapping[str, int]) -> _Pending | None:
-        key = FlowKey(message["vrf"], message["src_addr"], message["dst_addr"],
-                      message["proto"], message["src_port"], message["dst_port"])
+        # keys as packed integers: a FlowKey object costs more than the rest of
+        # the checks, and the store indexes by the integer anyway
+        fields = (message["vrf"], message["src_addr"], message["dst_addr"],
+                  message["proto"], message["src_port"], message["dst_port"])
+        key = pack_key(fields)
+        vrf = fields[0]
         in_port = int(message["ingress_port"])
         switch_hash = int(message["bucket_hash"])
         counters = self.counters
         store = self.store
-        bucket_hash = key.bucket_hash()
+        bucket_hash = bucket_hash_of(key)
         if switch_hash != bucket_hash:
             counters.hash_mismatches += 1
             log.error("bucket hash of %s: switch %#010x, controller %#010x",
-                      key, switch_hash, bucket_hash)
+                      FlowKey.unpack(key), switch_hash, bucket_hash)
         existing = store.get(key)
         if existing is not None:
             if existing.state in _LIVE:
@@ -194,24 +198,24 @@ class FlowAgent:
         if limits.max_flows_per_port and per_port >= limits.max_flows_per_port:
             counters.port_limited += 1
             return None
-        if limits.max_flows_per_vrf and self._per_vrf.get(key.vrf, 0) >= limits.max_flows_per_vrf:
+        if limits.max_flows_per_vrf and self._per_vrf.get(vrf, 0) >= limits.max_flows_per_vrf:
             counters.vrf_limited += 1
             return None
 
-        decision = self.policy.decide(*key.values(), in_port)
+        decision = self.policy.decide(*fields, in_port)
         egress = decision.port
-        reverse_vrf = self.port_vrf.get(egress, 0) if egress is not None else key.vrf
-        rev_fields, rev_decision = reverse_of(key.values(), decision, in_port,
-                                              reverse_vrf=reverse_vrf)
-        rev_key = FlowKey(*rev_fields)
+        reverse_vrf = self.port_vrf.get(egress, 0) if egress is not None else vrf
+        rev_fields, rev_decision = reverse_of(fields, decision, in_port, reverse_vrf=reverse_vrf)
+        rev_key = pack_key(rev_fields)
         # a flow whose reply has its own key (not, say, a packet to itself)
-        two_way = rev_key.packed() != key.packed()
+        two_way = rev_key != key
         if two_way:
             other = store.get(rev_key)
             if other is not None:
                 if other.state in _LIVE:
                     counters.reverse_conflicts += 1
-                    log.warning("flow %s: reverse key %s belongs to another flow", key, rev_key)
+                    log.warning("flow %s: reverse key %s belongs to another flow",
+                                FlowKey.unpack(key), FlowKey.unpack(rev_key))
                     return None
                 self._drop_record(other)
         now = self.clock()
@@ -230,14 +234,14 @@ class FlowAgent:
                 return None
             store.pair(forward, reverse)
         self._per_port[in_port] = self._per_port.get(in_port, 0) + 1
-        self._per_vrf[key.vrf] = self._per_vrf.get(key.vrf, 0) + 1
-        return _Pending(forward, reverse, key.vrf, in_port)
+        self._per_vrf[vrf] = self._per_vrf.get(vrf, 0) + 1
+        return _Pending(forward, reverse, vrf, in_port)
 
-    def _table_full(self, key: FlowKey, action: Any, in_port: int, now: float) -> None:
+    def _table_full(self, key: int, action: Any, in_port: int, now: float) -> None:
         self.counters.table_full += 1
         self._count_failure("TABLE_FULL")
         self.store.add_failed(key, action, "TABLE_FULL", in_port=in_port, now=now)
-        self._held.pop(key.packed(), None)
+        self._held.pop(key, None)
 
     async def _install(self, pending: list[_Pending]) -> None:
         await self._pipeline.submit_all([
@@ -250,7 +254,8 @@ class FlowAgent:
             fwd, rev = p.forward, p.reverse
             if fwd.state is FlowState.ADDED and (rev is None or rev.state is FlowState.ADDED):
                 self.counters.installed += 1
-                await self._release_held(fwd)
+                if self._held:  # packets wait only in hold mode
+                    await self._release_held(fwd)
                 continue
             self.counters.failed += 1
             self._count_failure(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from p4ctl.flows.key import FlowKey
-from p4ctl.flows.state import FlowState, check_transition
+from p4ctl.flows.state import LEGAL, FlowState, IllegalTransition
 
 
 class ActionKind(IntEnum):
@@ -55,15 +55,23 @@ class ActionInterner:
     512k-entry store from holding 512k equal objects. Owned by the store.
     """
 
-    __slots__ = ("_actions",)
+    __slots__ = ("_actions", "_shared")
 
     def __init__(self) -> None:
         self._actions: dict[FlowAction, FlowAction] = {DROP: DROP}
+        # ids of the shared objects (alive as long as this interner): policy
+        # hands out the same action object for every flow of a rule, so most
+        # calls end here without hashing the action's fields
+        self._shared = {id(DROP)}
 
     def intern(self, action: FlowAction) -> FlowAction:
+        if id(action) in self._shared:
+            return action
         if action.kind is ActionKind.NAT:
             return action  # per-flow values: sharing would only grow the table
-        return self._actions.setdefault(action, action)
+        shared = self._actions.setdefault(action, action)
+        self._shared.add(id(shared))
+        return shared
 
     def forward(self, port: int) -> FlowAction:
         return self.intern(FlowAction(ActionKind.FORWARD, port))
@@ -99,7 +107,8 @@ class FlowEntry:
     def move(self, new: FlowState, now: float, reason: str | None = None) -> FlowState:
         """Change state after checking the transition is legal; return the old state."""
         old = self.state
-        check_transition(old, new)
+        if new not in LEGAL[old]:
+            raise IllegalTransition(old, new)
         self.state = new
         self.changed = now
         self.reason = reason

@@ -72,6 +72,31 @@ def crc32_fields(values: Iterable[int], widths: Sequence[int]) -> int:
     return crc32_of_bits(*pack_fields(values, widths))
 
 
+def _pack_plain(values: Iterable[int]) -> int:
+    """The packed key of plain ints that fit their fields; -1 for anything else."""
+    packed = 0
+    for width, value in zip(_WIDTHS, values, strict=True):
+        if value.__class__ is not int or value < 0 or value >> width:
+            return -1
+        packed = (packed << width) | value
+    return packed
+
+
+def pack_key(values: Sequence[int]) -> int:
+    """The :meth:`FlowKey.packed` integer of six field values, without making the key.
+
+    For the new-flow path, which only needs the integer; raises
+    :class:`ValueError` naming the field, as :class:`FlowKey` does.
+    """
+    packed = _pack_plain(values)
+    return packed if packed >= 0 else FlowKey(*values).packed()
+
+
+def bucket_hash_of(packed: int) -> int:
+    """The switch's crc32 of a packed key (the value the new-flow digest carries)."""
+    return crc32_of_bits(packed, KEY_BITS)
+
+
 @dataclass(slots=True, frozen=True)
 class FlowKey:
     """One direction of a session: VRF + IPv4 5-tuple (addresses as integers)."""
@@ -86,13 +111,10 @@ class FlowKey:
     _packed: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
-        packed = 0
-        for width, value in zip(_WIDTHS, self.values(), strict=True):  # every key is made here
-            if value.__class__ is not int or value < 0 or value >> width:
-                self._normalize()  # raises, or turns IntEnum fields into ints
-                self.__post_init__()
-                return
-            packed = (packed << width) | value
+        packed = _pack_plain(self.values())
+        if packed < 0:
+            self._normalize()  # raises, or turns IntEnum fields into ints
+            packed = _pack_plain(self.values())
         object.__setattr__(self, "_packed", packed)
 
     def _normalize(self) -> None:
@@ -140,7 +162,7 @@ class FlowKey:
 
     def bucket_hash(self) -> int:
         """The switch's crc32 of this key (the value the new-flow digest carries)."""
-        return crc32_of_bits(self._packed, KEY_BITS)
+        return bucket_hash_of(self._packed)
 
     @classmethod
     def parse(cls, text: str) -> FlowKey:

@@ -366,3 +366,26 @@ async def test_flows_per_port_limit_is_counted() -> None:
     finally:
         await controller.stop()
         await switch.stop()
+
+
+async def test_malformed_digest_messages_are_counted_and_the_rest_installed(rig: Rig) -> None:
+    """A bad message of a digest list is counted and skipped; its neighbours still go in."""
+    from p4ctl.p4rt.messages import DigestList
+
+    good = FlowKey.parse("0,10.1.0.7,10.2.0.7,tcp,4000,80")
+    fields = dict(zip(("vrf", "src_addr", "dst_addr", "proto", "src_port", "dst_port"),
+                      good.values(), strict=True))
+    message = {**fields, "ingress_port": 1, "bucket_hash": good.bucket_hash()}
+    digest = DigestList("new_flow_digest_t", 1, 77, [
+        {**message, "src_port": 1 << 16},          # does not fit its field
+        {k: v for k, v in message.items() if k != "proto"},  # a member missing
+        {**message, "vrf": "0"},                   # not an integer
+        {**message, "bucket_hash": 1},             # a hash the controller disagrees with
+    ])
+    agent = rig.controller.agent
+    await agent.on_new_flows(digest)
+    assert agent.counters.malformed == 3
+    assert agent.counters.hash_mismatches == 1
+    await rig.installed(good)  # the flow itself is fine: installed under its own hash
+    assert {rig.controller.mapping.parse_table_entry(e)[0]
+            for e in await rig.switch_entries()} == {good, good.reverse()}
