@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -118,23 +119,28 @@ class _Run:
         """The stage to send now; None when the batch is complete."""
         return self.stages[self.next] if self.next < len(self.stages) else None
 
-    def record(self, store: FlowStore, answers: Sequence[OpResult]) -> None:
+    def record(self, store: FlowStore, answers: Sequence[OpResult],
+               now: float | None = None) -> None:
         """Settle the current stage's answers; after a failure, abort the later stages."""
         stage = self.stages[self.next]
         if len(answers) != len(stage):
             raise RuntimeError(f"provider answered {len(answers)} results for {len(stage)} ops")
+        if now is None:
+            now = time.monotonic()
+        bad = None
         for r in answers:
-            _settle(store, r)
+            _settle(store, r, now)
+            if bad is None and not r.ok:
+                bad = r
         self.result.results.extend(answers)
         self.next += 1
-        bad = next((r for r in answers if not r.ok), None)
         if bad is None:
             return
         self.failure = f"stage {self.next} failed ({bad.reason})"
         for later in self.stages[self.next:]:
             skipped = [OpResult(op, False, "ABORTED", self.failure) for op in later]
             for r in skipped:
-                _settle(store, r)
+                _settle(store, r, now)
             self.result.results.extend(skipped)
         self.next = len(self.stages)
 
@@ -256,9 +262,10 @@ class BatchPipeline:
                 answers = [OpResult(op, False, "INTERNAL", repr(exc)) for op in ops]
             at = 0
             going_on: list[_Run] = []
+            now = time.monotonic()
             for run in runs:
                 n = len(run.stages[run.next])
-                run.record(self.store, answers[at:at + n])
+                run.record(self.store, answers[at:at + n], now)
                 at += n
                 stage = run.current()
                 if stage is not None:
@@ -273,17 +280,19 @@ class BatchPipeline:
             self._start_rounds()
 
 
-def _settle(store: FlowStore, r: OpResult) -> None:
+def _settle(store: FlowStore, r: OpResult, now: float) -> None:
     entry = r.op.entry
     state = entry.state
     if r.op.kind is OpKind.REMOVE:
         gone = r.ok or r.code == "NOT_FOUND"
         if state is FlowState.PENDING_REMOVE:
             store.move(entry, FlowState.REMOVED if gone else FlowState.FAILED,
-                       reason=None if gone else r.reason)
+                       reason=None if gone else r.reason, now=now)
         return
     if state is FlowState.PENDING_ADD:
-        store.move(entry, FlowState.ADDED if r.ok else FlowState.FAILED,
-                   reason=None if r.ok else r.reason)
+        if r.ok:
+            store.move(entry, FlowState.ADDED, now=now)
+        else:
+            store.move(entry, FlowState.FAILED, reason=r.reason, now=now)
     elif not r.ok and state is FlowState.ADDED and r.op.kind is OpKind.MODIFY:
         entry.reason = r.reason  # the old action stays on the switch
