@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import os
 import secrets
 import shutil
@@ -52,6 +51,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import grpc
+from bench_writes import switch_process
 from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
 
 from p4ctl.p4rt import (
@@ -330,31 +330,9 @@ async def bench_writes(address: str, entries: int, single: int, push: bool) -> l
         await client.close()
 
 
-def _switch_process(conn: Any) -> None:  # child process: the switch alone on its loop
-    from p4ctl.switch.device import SoftwareSwitch
-
-    async def main() -> None:
-        switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0", thrift_address=None)
-        switch.preload(P4INFO, BMV2_JSON)
-        await switch.start()
-        conn.send(switch.grpc_target)
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-        await switch.stop()
-
-    asyncio.run(main())
-
-
 def bench_writes_software_switch(entries: int, single: int) -> list[Row]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_switch_process, args=(child,), daemon=True)
-    proc.start()
-    try:
-        address = parent.recv()
+    with switch_process(preload=True) as address:
         return asyncio.run(bench_writes(address, entries, single, push=False))
-    finally:
-        parent.send("stop")
-        proc.join(30)
 
 
 # -- 3. packets over veth pairs (inside a network namespace) ----------------------------------

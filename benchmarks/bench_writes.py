@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
+import multiprocessing.connection
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from p4ctl.p4rt import ClientOptions, P4RuntimeClient, PipelineConfig, TableEntry, insert
@@ -46,11 +49,14 @@ def flows(n: int, offset: int = 0) -> list[TableEntry]:
     return out
 
 
-def _run_switch(conn: multiprocessing.connection.Connection) -> None:  # child process
+def _run_switch(conn: multiprocessing.connection.Connection, preload: bool) -> None:
+    """Child process: the software switch alone on its loop until the parent says stop."""
     from p4ctl.switch.device import SoftwareSwitch
 
     async def main() -> None:
-        switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
+        switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0", thrift_address=None)
+        if preload:  # the bundled pipeline, so no client has to push it
+            switch.preload(PIPELINE / "p4info.txtpb", PIPELINE / "bmv2.json")
         await switch.start()
         conn.send(switch.grpc_target)
         loop = asyncio.get_running_loop()
@@ -58,6 +64,20 @@ def _run_switch(conn: multiprocessing.connection.Connection) -> None:  # child p
         await switch.stop()
 
     asyncio.run(main())
+
+
+@contextlib.contextmanager
+def switch_process(preload: bool = False) -> Iterator[str]:
+    """A software switch in a process of its own, as a deployment runs it; yields its address."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_run_switch, args=(child, preload), daemon=True)
+    proc.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("stop")
+        proc.join(30)
 
 
 async def clear(client: P4RuntimeClient, entries: list[TableEntry]) -> None:
@@ -125,16 +145,8 @@ def main() -> None:
         asyncio.run(measure(args, args.address))
         return
     args.target_name = "software switch, own process"
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_run_switch, args=(child,), daemon=True)
-    proc.start()
-    try:
-        address = parent.recv()
+    with switch_process() as address:
         asyncio.run(measure(args, address))
-    finally:
-        parent.send("stop")
-        proc.join(30)
 
 
 if __name__ == "__main__":
