@@ -24,17 +24,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ptf"))
 
 from ptf_harness import (
-    BMV2_JSON,
     CPU_PORT,
     GRPC_ADDR,
-    P4INFO,
-    THRIFT_ADDR,
     assert_all_passed,
     environment_problem,
     list_ptf_tests,
     namespace,
     run_ptf,
     running,
+    suite_params,
     wait_for_grpc,
 )
 
@@ -56,17 +54,6 @@ def test_ptf_suite_on_bmv2(tmp_path: Path) -> None:
         with running(ns.exec_argv(argv), log) as proc:
             wait_for_grpc(ns, GRPC_ADDR, proc, log)
             expected = list_ptf_tests(ns, tmp_path)
-            result = run_ptf(
-                ns,
-                {
-                    "grpc_addr": GRPC_ADDR,
-                    "device_id": 1,
-                    "p4info": str(P4INFO),
-                    "bmv2_json": str(BMV2_JSON),
-                    "registers": "thrift",
-                    "thrift_addr": THRIFT_ADDR,
-                },
-                tmp_path,
-            )
+            result = run_ptf(ns, suite_params("thrift"), tmp_path)
             assert proc.poll() is None, f"simple_switch_grpc died:\n{log.read_text()}"
         assert_all_passed(result, expected)

@@ -218,6 +218,20 @@ def list_ptf_tests(ns: Namespace, work_dir: Path) -> list[str]:
                                                                                 line.strip())]
 
 
+def suite_params(registers: str) -> dict[str, object]:
+    """The suite's test parameters for the switch in the namespace: the committed
+    pipeline, pushed by the suite, and overflow registers written through
+    ``registers`` ("p4runtime" or "thrift")."""
+    return {
+        "grpc_addr": GRPC_ADDR,
+        "device_id": 1,
+        "p4info": str(P4INFO),
+        "bmv2_json": str(BMV2_JSON),
+        "registers": registers,
+        "thrift_addr": THRIFT_ADDR,
+    }
+
+
 def run_ptf(ns: Namespace, params: dict[str, object], work_dir: Path,
             extra: Sequence[str] = ()) -> PtfResult:  # fmt: skip
     """Run the flow-cache PTF suite in ``ns`` against the switch on the other veth ends.

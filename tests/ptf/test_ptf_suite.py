@@ -17,10 +17,8 @@ from pathlib import Path
 
 import pytest
 from ptf_harness import (
-    BMV2_JSON,
     CPU_PORT,
     GRPC_ADDR,
-    P4INFO,
     PIPELINE_DIR,
     THRIFT_ADDR,
     VENV_BIN,
@@ -30,6 +28,7 @@ from ptf_harness import (
     namespace,
     run_ptf,
     running,
+    suite_params,
     wait_for_grpc,
 )
 
@@ -56,17 +55,6 @@ def test_ptf_suite_on_software_switch(tmp_path: Path, registers: str) -> None:
             wait_for_grpc(ns, GRPC_ADDR, proc, log)
             expected = list_ptf_tests(ns, tmp_path)
             assert len(expected) >= 10, expected
-            result = run_ptf(
-                ns,
-                {
-                    "grpc_addr": GRPC_ADDR,
-                    "device_id": 1,
-                    "p4info": str(P4INFO),
-                    "bmv2_json": str(BMV2_JSON),
-                    "registers": registers,
-                    "thrift_addr": THRIFT_ADDR,
-                },
-                tmp_path,
-            )
+            result = run_ptf(ns, suite_params(registers), tmp_path)
             assert proc.poll() is None, f"the switch died during the run:\n{log.read_text()}"
         assert_all_passed(result, expected)
