@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from p4ctl.flows.key import FlowKey
-from p4ctl.flows.state import LEGAL, FlowState, IllegalTransition
+from p4ctl.flows.state import FlowState, check_transition
 
 
 class ActionKind(IntEnum):
@@ -107,8 +107,7 @@ class FlowEntry:
     def move(self, new: FlowState, now: float, reason: str | None = None) -> FlowState:
         """Change state after checking the transition is legal; return the old state."""
         old = self.state
-        if new not in LEGAL[old]:
-            raise IllegalTransition(old, new)
+        check_transition(old, new)
         self.state = new
         self.changed = now
         self.reason = reason

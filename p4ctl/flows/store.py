@@ -87,18 +87,18 @@ class SlotAllocator:
     def find(self, bucket_hash: int) -> int | None:
         sizes = self.sizes
         ways = sizes.bucket_ways
-        base = self.main_bucket(bucket_hash) * ways
-        try:  # the first free way, searched in C: this runs twice per new flow
+        slot = self._free_way(self.main_bucket(bucket_hash) * ways, ways)
+        if slot is None and sizes.overflow_entries:
+            base = sizes.flow_entries + self.overflow_bucket(bucket_hash) * ways
+            slot = self._free_way(base, ways)
+        return slot
+
+    def _free_way(self, base: int, ways: int) -> int | None:
+        """The first free slot of ``ways`` slots from ``base`` (searched in C: a hot path)."""
+        try:
             return self._slots.index(None, base, base + ways)
         except ValueError:
-            pass
-        if sizes.overflow_entries:
-            base = sizes.flow_entries + self.overflow_bucket(bucket_hash) * ways
-            try:
-                return self._slots.index(None, base, base + ways)
-            except ValueError:
-                pass
-        return None
+            return None
 
 
 class FlowStore:

@@ -804,17 +804,16 @@ class P4RuntimeClient:
 
     # -- unary RPCs -------------------------------------------------------------
 
-    def _stub(self, rpc: str) -> p4runtime_pb2_grpc.P4RuntimeStub:
+    def _live_session(self, rpc: str) -> _Session:
         if self._closing:
             raise ClientClosedError(rpc=rpc)
         session = self._session
         if session is None:
             raise P4RuntimeError(grpc.StatusCode.UNAVAILABLE, "not connected", rpc=rpc)
-        return session.stub
+        return session
 
-    def _write_call(self) -> Any:
-        self._stub("Write")  # raises when closed or not connected
-        return self._session.write  # type: ignore[union-attr]
+    def _stub(self, rpc: str) -> p4runtime_pb2_grpc.P4RuntimeStub:
+        return self._live_session(rpc).stub
 
     def _fill_election(self, msg: Any) -> None:
         msg.election_id.high, msg.election_id.low = self.election_id
@@ -981,7 +980,7 @@ class P4RuntimeClient:
                 parts.append(wire)
             requests += 1
             try:
-                write = self._write_call()
+                write = self._live_session("Write").write
                 await write(b"".join(parts), timeout=self.options.rpc_timeout)
             except grpc.aio.AioRpcError as exc:
                 per_update, detailed = decode_write_error(exc, len(chunk))
