@@ -17,7 +17,6 @@ where the tier cannot run (not root, no iproute2, artifacts not committed).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,8 +32,9 @@ from ptf_harness import (
     GRPC_ADDR,
     HANG_GUARD_S,
     ROOT,
+    SIMPLE_SWITCH_GRPC,
     THRIFT_ADDR,
-    environment_problem,
+    bmv2_problem,
     namespace,
     running,
     wait_for_grpc,
@@ -42,10 +42,7 @@ from ptf_harness import (
 
 DRIVER = Path(__file__).resolve().parent / "diff_driver.py"
 UNORDERED = "(unordered) "  # diff_driver.UNORDERED: compared as multisets
-SIMPLE_SWITCH_GRPC = shutil.which("simple_switch_grpc")
-_problem = environment_problem() or (
-    None if SIMPLE_SWITCH_GRPC else "simple_switch_grpc (BMv2) is not on PATH"
-)
+_problem = bmv2_problem()
 pytestmark = pytest.mark.skipif(_problem is not None, reason=_problem or "")
 
 

@@ -14,7 +14,6 @@ the PTF tier cannot run (not root, no iproute2, artifacts not committed).
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -26,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ptf"))
 from ptf_harness import (
     CPU_PORT,
     GRPC_ADDR,
+    SIMPLE_SWITCH_GRPC,
     assert_all_passed,
-    environment_problem,
+    bmv2_problem,
     list_ptf_tests,
     namespace,
     run_ptf,
@@ -36,10 +36,7 @@ from ptf_harness import (
     wait_for_grpc,
 )
 
-SIMPLE_SWITCH_GRPC = shutil.which("simple_switch_grpc")
-_problem = environment_problem() or (
-    None if SIMPLE_SWITCH_GRPC else "simple_switch_grpc (BMv2) is not on PATH"
-)
+_problem = bmv2_problem()
 pytestmark = pytest.mark.skipif(_problem is not None, reason=_problem or "")
 
 

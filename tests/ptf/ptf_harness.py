@@ -64,6 +64,17 @@ def environment_problem() -> str | None:
     return None
 
 
+#: BMv2's P4Runtime switch, for the tiers that run against it (None: not installed)
+SIMPLE_SWITCH_GRPC = shutil.which("simple_switch_grpc")
+
+
+def bmv2_problem() -> str | None:
+    """Why this machine cannot run the BMv2 tiers (None when it can)."""
+    return environment_problem() or (
+        None if SIMPLE_SWITCH_GRPC else "simple_switch_grpc (BMv2) is not on PATH"
+    )
+
+
 def _ip(*args: str) -> None:
     proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
