@@ -33,6 +33,7 @@ from p4.v1 import p4runtime_pb2
 
 from p4ctl.switch.codec import Code, P4RuntimeError, bytes_to_int, int_to_bytes
 from p4ctl.switch.digests import DigestEngine
+from p4ctl.switch.exact_writes import ExactTableWrites
 from p4ctl.switch.idle import IdleMonitor, time_since_last_hit_ns
 from p4ctl.switch.p4info_map import (
     PREFIX_ACTION,
@@ -111,6 +112,8 @@ class _Config:
     cookie: p4runtime_pb2.ForwardingPipelineConfig.Cookie | None
     pipeline: object
     pmap: P4InfoMap
+    #: the write fast path for its all-exact tables
+    exact_writes: ExactTableWrites
 
 
 class DeviceMgr:
@@ -124,8 +127,13 @@ class DeviceMgr:
         registers_via_p4runtime: bool = True,
         idle_sweep_interval: float = 1.0,
         loop: asyncio.AbstractEventLoop | None = None,
+        fast_writes: bool = True,
     ) -> None:
+        """``fast_writes``: serve plain INSERTs and DELETEs of all-exact tables
+        by :class:`ExactTableWrites`; False sends every update down PI's
+        general path (the reference the fast path is tested against)."""
         self.device_id = device_id
+        self.fast_writes = fast_writes
         self._send = send
         self.registers_via_p4runtime = registers_via_p4runtime
         self._idle_sweep_interval = idle_sweep_interval
@@ -286,7 +294,7 @@ class DeviceMgr:
             cookie.CopyFrom(config.cookie)
         p4info = p4info_pb2.P4Info()
         p4info.CopyFrom(config.p4info)
-        return _Config(p4info, device_config, cookie, pipeline, pmap)
+        return _Config(p4info, device_config, cookie, pipeline, pmap, ExactTableWrites(pmap))
 
     def _p4_change(self, new: _Config) -> None:
         """PI's ``p4_change``: the service now reads and writes ``new``."""
@@ -383,9 +391,13 @@ class DeviceMgr:
                 Code.UNIMPLEMENTED, "Support for atomic write modes has not been implemented yet"
             )
         results: list[P4RuntimeError | None] = []
+        exact = None
+        if self.fast_writes and self._config is not None:
+            exact = self._config.exact_writes
         for update in request.updates:
             try:
-                self._write_one(update)
+                if exact is None or not exact.apply(update, self._forget):
+                    self._write_one(update)
                 results.append(None)
             except P4RuntimeError as e:
                 results.append(e)
@@ -393,6 +405,10 @@ class DeviceMgr:
                 log.exception("update %d failed unexpectedly", len(results))
                 results.append(P4RuntimeError(Code.INTERNAL, f"internal error: {e!r}"))
         return results
+
+    def _forget(self, entry: TableEntry) -> None:
+        if self.idle is not None:
+            self.idle.forget(entry)
 
     def _write_one(self, update: p4runtime_pb2.Update) -> None:
         entity = update.entity

@@ -360,6 +360,18 @@ class Table:
         self._check_mutable()
         return self._remove(self._find(key, priority))
 
+    def pop(self, key: tuple, priority: int) -> TableEntry | None:
+        """Remove and return the control plane's entry at ``(key, priority)``, if any.
+
+        For callers that decoded the key with the table's checks already;
+        None (and nothing changed) when there is no such entry or it is const.
+        """
+        ident = (key, priority)
+        entry = self._entries.get(ident)
+        if entry is None or ident in self._const:
+            return None
+        return self._remove(entry)
+
     def _remove(self, entry: TableEntry) -> TableEntry:
         ident = (entry.key, entry.priority)
         self._index_remove(entry)

@@ -1,0 +1,252 @@
+"""INSERT and DELETE of plain entries in all-exact tables, read in one pass.
+
+A flow controller writes two entries per new flow and deletes them when the
+flow ages, so these two updates are most of what the switch's P4Runtime
+service does under load. The general path (``DeviceMgr._write_one``) walks
+PI's whole chain of checks for every update, and reads each of the entry's
+thirty-odd fields through the protobuf runtime, which makes a Python object
+for every sub-message it touches: that, not the checks, was most of the
+cost of a write.
+
+Here an update is serialized back (one call into the protobuf runtime, in C)
+and matched by one regular expression, compiled per pipeline from its
+P4Info, that only accepts the plain form: an INSERT or DELETE of a table
+entry in a direct, mutable, all-exact table, its match fields in P4Info
+order, for an INSERT an action the table allows in entries with its
+parameters in P4Info order, and an optional idle timeout; no priority,
+default-entry flag, metadata, direct resources or unknown fields. Every
+piece of framing (tags, ids, lengths) is spelled out from the protos' own
+serialization for each possible value length, so a match reads each value
+from where the protobuf parser would; the lengths that enclose a variable
+part are checked after the match.
+
+Anything else (another order, another kind of entity, a value wider than its
+field, an action the table does not allow, a duplicate or missing entry, a
+full table) is *declined* without any side effect, and the general path
+then applies the update or gives PI's error for it. So the fast path never
+decides an error, and a client sees the same answers with or without it
+(``tests/unit/test_exact_writes.py`` runs both paths side by side).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from p4.config.v1 import p4info_pb2
+from p4.v1 import p4runtime_pb2
+
+from p4ctl.p4rt.wire import LEN, VARINT, field_number, tag, varint
+from p4ctl.switch.p4info_map import P4InfoMap, TableMap
+from p4ctl.switch.state import StateError, Table, TableEntry
+
+__all__ = ["ExactTableWrites"]
+
+_DEFAULT_ONLY = p4info_pb2.ActionRef.DEFAULT_ONLY
+_INSERT = p4runtime_pb2.Update.INSERT
+_DELETE = p4runtime_pb2.Update.DELETE
+_TE = p4runtime_pb2.TableEntry
+_INT64_SIGN = 1 << 63
+
+#: a length of one or two varint bytes (longer entries take the general path)
+_LENGTH = rb"([\x80-\xff]?[\x00-\x7f])"
+#: a varint of up to ten bytes
+_VARINT = rb"([\x80-\xff]{0,9}[\x00-\x7f])"
+
+
+def _head(message: object, n: int) -> bytes:
+    """The serialization of ``message`` whose last ``n`` bytes are a value, less the value.
+
+    The messages below end with the value they frame (the value field is
+    the last one set in each), so what precedes it is the fixed framing for
+    a value of ``n`` bytes, as the protobuf runtime writes it.
+    """
+    whole = message.SerializeToString()  # type: ignore[attr-defined]
+    return whole[:-n]
+
+
+def _value(head_of, nbytes: int) -> bytes:
+    """One capture group for a value of 1 to ``nbytes`` bytes, each length with its framing."""
+    return b"(?:" + b"|".join(
+        re.escape(head_of(n)) + b"(.{%d})" % n for n in range(1, nbytes + 1)
+    ) + b")"
+
+
+def _match_field(field_id: int, width: int) -> bytes:
+    def head(n: int) -> bytes:
+        fm = p4runtime_pb2.FieldMatch(field_id=field_id)
+        fm.exact.value = b"\x00" * n
+        return _head(_TE(match=[fm]), n)
+
+    return _value(head, (width + 7) // 8)
+
+
+def _param(param_id: int, width: int) -> bytes:
+    def head(n: int) -> bytes:
+        param = p4runtime_pb2.Action.Param(param_id=param_id, value=b"\x00" * n)
+        return _head(p4runtime_pb2.Action(params=[param]), n)
+
+    return _value(head, (width + 7) // 8)
+
+
+def _varint_value(data: bytes) -> int:
+    value = 0
+    for shift, byte in enumerate(data):
+        value |= (byte & 0x7F) << (7 * shift)
+    return value
+
+
+@dataclass(slots=True)
+class _Action:
+    name: str
+    widths: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class _ExactTable:
+    table: Table
+    widths: tuple[int, ...]
+    #: action id's varint -> the action, for those the table allows in entries
+    actions: dict[bytes, _Action]
+    idle_timeout: bool
+
+
+def _eligible(tm: TableMap) -> bool:
+    """Direct, all-exact, and writable by the control plane."""
+    return (
+        tm.exact_fields is not None
+        and not tm.requires_priority
+        and tm.implementation_id == 0
+        and not tm.is_const
+        and not tm.table.has_const_entries
+    )
+
+
+class ExactTableWrites:
+    """The fast path for one pipeline's all-exact tables."""
+
+    __slots__ = ("_idle", "_regex", "_tables")
+
+    def __init__(self, pmap: P4InfoMap) -> None:
+        self._tables: dict[bytes, _ExactTable] = {}
+        self._idle: dict[bytes, int] = {}
+        tables = []
+        for tm in pmap.tables.values():
+            if not _eligible(tm):
+                continue
+            assert tm.exact_fields is not None
+            actions: dict[bytes, _Action] = {}
+            bodies = []
+            for action_id, scope in sorted(tm.actions.items()):
+                am = pmap.actions.get(action_id)
+                if am is None or scope == _DEFAULT_ONLY:
+                    continue
+                aid = varint(action_id)
+                actions[aid] = _Action(am.name, tuple(w for _, w in am.param_order))
+                head = _head(p4runtime_pb2.Action(action_id=action_id), len(aid))
+                bodies.append(re.escape(head) + b"(" + re.escape(aid) + b")"
+                              + b"".join(_param(pid, w) for pid, w in am.param_order))
+            tid = varint(tm.id)
+            self._tables[tid] = _ExactTable(
+                tm.table, tuple(w for _, w in tm.exact_fields), actions, tm.supports_idle_timeout
+            )
+            action = b""
+            if bodies:
+                action = (b"(?:" + re.escape(tag(field_number(_TE.DESCRIPTOR, "action"), LEN))
+                          + rb"([\x00-\x7f])"
+                          + re.escape(tag(field_number(p4runtime_pb2.TableAction.DESCRIPTOR,
+                                                       "action"), LEN))
+                          + rb"([\x00-\x7f])(" + b"|".join(bodies) + b"))?")
+            tables.append(
+                re.escape(_head(_TE(table_id=tm.id), len(tid))) + b"(" + re.escape(tid) + b")"
+                + b"".join(_match_field(fid, w) for fid, w in tm.exact_fields)
+                + action
+                + b"(?:" + re.escape(tag(field_number(_TE.DESCRIPTOR, "idle_timeout_ns"), VARINT))
+                + _VARINT + b")?"
+            )
+        self._regex: re.Pattern[bytes] | None = None
+        if tables:
+            update, entity = p4runtime_pb2.Update.DESCRIPTOR, p4runtime_pb2.Entity.DESCRIPTOR
+            self._regex = re.compile(
+                re.escape(tag(field_number(update, "type"), VARINT))
+                + b"([" + re.escape(varint(_INSERT) + varint(_DELETE)) + b"])"
+                + re.escape(tag(field_number(update, "entity"), LEN)) + _LENGTH
+                + re.escape(tag(field_number(entity, "table_entry"), LEN)) + _LENGTH
+                + b"(" + b"|".join(tables) + b")",
+                re.DOTALL,
+            )
+
+    def apply(self, update: p4runtime_pb2.Update,
+              on_delete: Callable[[TableEntry], None] | None = None) -> bool:
+        """Apply a plain INSERT or DELETE; False to decline (nothing changed).
+
+        ``on_delete`` is told of an entry this removes.
+        """
+        if self._regex is None:
+            return False
+        m = self._regex.fullmatch(update.SerializeToString())
+        if m is None:
+            return False
+        # Each alternative's groups, in order, without those of the others:
+        # type, the entity's and the entry's lengths, the entry, its table id, the match
+        # values, then (action) its two lengths, body, id and parameters,
+        # then (idle timeout) its varint.
+        g = [x for x in m.groups() if x is not None]
+        if varint(len(g[3])) != g[2]:
+            # The entry's own length says it ends before the update does:
+            # what the pattern took for its last fields belongs to the entity
+            # or the update around it. (When it ends there, the entity's
+            # length is right too: the bytes come from the protobuf runtime.)
+            return False
+        t = self._tables[g[4]]
+        widths = t.widths
+        n = len(widths)
+        key = []
+        for raw, width in zip(g[5:5 + n], widths, strict=True):
+            value = int.from_bytes(raw, "big")
+            if value >> width:
+                return False
+            key.append(value)
+        rest = g[5 + n:]
+        if g[0][0] == _DELETE:
+            if rest:  # an action or a timeout on a DELETE: left to the general path
+                return False
+            gone = t.table.pop(tuple(key), 0)
+            if gone is None:
+                return False
+            if on_delete is not None:
+                on_delete(gone)
+            return True
+        if len(rest) < 4:
+            return False  # no action
+        body = rest[2]
+        if len(body) != rest[1][0] or rest[0][0] != rest[1][0] + 2:
+            return False
+        action = t.actions[rest[3]]
+        k = len(action.widths)
+        args = []
+        for raw, width in zip(rest[4:4 + k], action.widths, strict=True):
+            value = int.from_bytes(raw, "big")
+            if value >> width:
+                return False
+            args.append(value)
+        ttl = 0
+        if len(rest) > 4 + k:
+            raw = rest[4 + k]
+            ttl = self._idle.get(raw, -1)
+            if ttl < 0:
+                ttl = _varint_value(raw)
+                if ttl >= _INT64_SIGN:  # a negative timeout: PI's error
+                    return False
+                if len(self._idle) < 64:
+                    self._idle[raw] = ttl
+            if ttl and not t.idle_timeout:
+                return False
+        entry = TableEntry(tuple(key), 0, action.name, tuple(args), ttl, time.monotonic_ns())
+        try:
+            t.table.insert(entry, checked=True)
+        except StateError:  # a duplicate or a full table: the general path says which
+            return False
+        return True

@@ -1,0 +1,258 @@
+"""The write fast path for all-exact tables answers exactly as PI's general path does.
+
+Two devices load the bundled pipeline, one with the fast path and one
+without, and get the same generated WriteRequests: plain entries, and every
+way an entry can leave the plain form (padded, over-wide or empty values,
+fields out of order, missing or repeated, priorities, default entries,
+metadata, direct counter data, actions the table does not allow, negative
+timeouts, unknown fields around the entry). Per-update results and the
+tables read back must be identical, and the plain forms must actually take
+the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from p4.v1 import p4runtime_pb2
+
+from p4ctl.flows.entry import ActionKind, FlowAction
+from p4ctl.flows.key import FlowKey
+from p4ctl.p4rt.wire import VARINT, tag, varint
+from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
+from p4ctl.switch.device_mgr import DeviceMgr
+from p4ctl.switch.exact_writes import ExactTableWrites
+
+U = p4runtime_pb2.Update
+SPEC = PipelineSpec.load(BUNDLED)
+P4INFO = SPEC.load_p4info()
+MAPPING = FlowMapping(SPEC, P4INFO)
+FLOW = P4INFO.tables["FlowIngress.flow_table"]
+PORT_VRF = P4INFO.tables["FlowIngress.port_vrf"]
+TABLES = {
+    t.id: (
+        [(f.id, f.bitwidth) for f in t.match_fields],
+        [P4INFO.actions[a] for a in sorted(t.action_ids)],
+    )
+    for t in (FLOW, PORT_VRF)
+}
+UNKNOWN_ACTION = 16777299
+
+
+def _device(fast: bool, loop: asyncio.AbstractEventLoop) -> DeviceMgr:
+    mgr = DeviceMgr(1, lambda *_: None, loop=loop, fast_writes=fast)
+    config = p4runtime_pb2.ForwardingPipelineConfig(
+        p4info=P4INFO.proto, p4_device_config=SPEC.bmv2_json_path.read_bytes())
+    mgr.set_pipeline(p4runtime_pb2.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT, config)
+    return mgr
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def _plain(width: int) -> st.SearchStrategy[int]:
+    # A small space so that entries collide (duplicates, deletes that hit), and the top value.
+    return st.one_of(st.integers(0, 2), st.just((1 << width) - 1))
+
+
+def _odd(draw, width: int) -> bytes:
+    """A value in one of the forms PI reads differently or not at all."""
+    nbytes = (width + 7) // 8
+    form = draw(st.sampled_from(["wide", "wide_in_bytes", "empty", "padded", "extra_zero"]))
+    if form == "empty":
+        return b""
+    if form == "wide_in_bytes" and width % 8:  # fits the bytes, not the bits
+        return draw(st.integers(1 << width, (1 << 8 * nbytes) - 1)).to_bytes(nbytes, "big")
+    if form in ("wide", "wide_in_bytes"):
+        value = draw(st.integers(1 << width, 1 << (width + 8)))
+        return value.to_bytes((value.bit_length() + 7) // 8, "big")
+    padded = draw(_plain(width)).to_bytes(nbytes, "big")
+    return b"\x00" + padded if form == "extra_zero" else padded
+
+
+def _values(draw, widths: list[int], odd: bool) -> list[bytes]:
+    """Canonical values, one of them odd when ``odd``."""
+    out = [canonical(draw(_plain(w))) for w in widths]
+    if odd and out:
+        i = draw(st.integers(0, len(out) - 1))
+        out[i] = _odd(draw, widths[i])
+    return out
+
+
+def canonical(value: int) -> bytes:
+    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+
+
+EXTRAS = ["priority", "metadata", "controller_metadata", "is_default", "counter_data",
+          "no_action", "unknown_action", "params_reversed", "param_missing",
+          "fields_reversed", "field_missing", "field_repeated", "negative_ttl",
+          "te_unknown_field", "entity_trailing_field", "action_unknown_field",
+          "table_action_unknown_field", "odd_match_value", "odd_param_value"]
+#: field 9 as a varint: unknown where it is put, and an idle timeout in a table entry
+TRAILING = tag(9, VARINT) + varint(5)
+
+
+@st.composite
+def updates(draw, odd: str | None = None) -> bytes:
+    """One serialized Update: plain, or with ``odd`` or some of :data:`EXTRAS`."""
+    table_id = draw(st.sampled_from(sorted(TABLES)))
+    fields, actions = TABLES[table_id]
+    utype = draw(st.sampled_from([U.INSERT, U.INSERT, U.DELETE, U.MODIFY]))
+    extras: set[str] = set()
+    if odd is not None:
+        extras = {odd}
+    elif draw(st.booleans()):
+        extras = draw(st.sets(st.sampled_from(EXTRAS), max_size=2))
+    te = p4runtime_pb2.TableEntry(table_id=table_id)
+    matches = []
+    values = _values(draw, [w for _, w in fields], "odd_match_value" in extras)
+    for (fid, _), value in zip(fields, values, strict=True):
+        fm = p4runtime_pb2.FieldMatch(field_id=fid)
+        fm.exact.value = value
+        matches.append(fm)
+    if "fields_reversed" in extras:
+        matches.reverse()
+    if "field_missing" in extras:
+        matches.pop()
+    if "field_repeated" in extras and matches:
+        matches.append(matches[0])
+    te.match.extend(matches)
+    action_bytes = b""
+    if utype != U.DELETE or draw(st.integers(0, 9)) == 0:
+        action = draw(st.sampled_from(actions))
+        act = p4runtime_pb2.Action(
+            action_id=UNKNOWN_ACTION if "unknown_action" in extras else action.id)
+        values = _values(draw, [p.bitwidth for p in action.params], "odd_param_value" in extras)
+        params = [p4runtime_pb2.Action.Param(param_id=p.id, value=value)
+                  for p, value in zip(action.params, values, strict=True)]
+        if "params_reversed" in extras:
+            params.reverse()
+        if "param_missing" in extras and params:
+            params.pop()
+        act.params.extend(params)
+        # Unknown fields inside the action (kept and sent on by the protobuf
+        # runtime): a varint field 9, which reads as an idle timeout if the
+        # action's lengths were not checked.
+        act_bytes = act.SerializeToString()
+        if "action_unknown_field" in extras:
+            act_bytes += TRAILING
+        table_action = tag(1, 2) + varint(len(act_bytes)) + act_bytes
+        if "table_action_unknown_field" in extras:
+            table_action += TRAILING
+        if "no_action" not in extras:
+            action_bytes = tag(3, 2) + varint(len(table_action)) + table_action
+        te.idle_timeout_ns = draw(st.sampled_from([0, 0, 5_000_000_000, 180 * 10**9, 1]))
+    if "negative_ttl" in extras:
+        te.idle_timeout_ns = -1
+    if "priority" in extras:
+        te.priority = 10
+    if "metadata" in extras:
+        te.metadata = b"cookie"
+    if "controller_metadata" in extras:
+        te.controller_metadata = 7
+    if "is_default" in extras:
+        te.is_default_action = True
+    if "counter_data" in extras:
+        te.counter_data.packet_count = 3
+    te_bytes = te.SerializeToString() + action_bytes
+    if "te_unknown_field" in extras:
+        te_bytes += tag(1000, VARINT) + varint(1)
+    entity = tag(2, 2) + varint(len(te_bytes)) + te_bytes
+    if "entity_trailing_field" in extras:
+        entity += TRAILING  # read as the entry's idle timeout if its length were not checked
+    update = tag(1, VARINT) + varint(utype) + tag(2, 2) + varint(len(entity)) + entity
+    U.FromString(update)  # well formed
+    return update
+
+
+def _answers(mgr: DeviceMgr, batch: list[bytes]) -> list[tuple[int, str] | None]:
+    request = p4runtime_pb2.WriteRequest(device_id=1)
+    for raw in batch:
+        request.updates.add().MergeFromString(raw)
+    return [None if e is None else (e.code, e.message) for e in mgr.write(request)]
+
+
+def _tables(mgr: DeviceMgr) -> list[bytes]:
+    read = p4runtime_pb2.Entity(table_entry=p4runtime_pb2.TableEntry())
+    return sorted(e.SerializeToString(deterministic=True) for e in mgr.read([read]))
+
+
+@pytest.fixture(scope="module")
+def devices(loop) -> tuple[DeviceMgr, DeviceMgr]:
+    return _device(True, loop), _device(False, loop)
+
+
+def _same_answers(devices: tuple[DeviceMgr, DeviceMgr], requests: list[list[bytes]]) -> None:
+    fast, general = devices
+    for mgr in devices:
+        mgr.reset_state()
+    for batch in requests:
+        assert _answers(fast, batch) == _answers(general, batch)
+    assert _tables(fast) == _tables(general)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(requests=st.lists(st.lists(updates(), min_size=1, max_size=12), min_size=1, max_size=4))
+def test_fast_path_answers_as_the_general_path(devices, requests) -> None:
+    _same_answers(devices, requests)
+
+
+@pytest.mark.parametrize("odd", EXTRAS)
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_each_odd_form_answers_as_the_general_path(devices, odd, data) -> None:
+    """Plain updates with one odd one among them, for every odd form."""
+    batch = [*data.draw(st.lists(updates(), max_size=4)), data.draw(updates(odd))]
+    _same_answers(devices, [batch, data.draw(st.lists(updates(odd), min_size=1, max_size=3))])
+
+
+def _flow_update(utype: int, i: int, action: FlowAction, ttl: int = 0) -> p4runtime_pb2.Update:
+    enc = MAPPING.encoder
+    packed = FlowKey(i & 0xFF, 0x0A000000 + i, 0xC0A80001, 6, 1024 + i, 80).packed()
+    te = enc.entry(packed, i, action, ttl) if utype == U.INSERT else enc.key_entry(packed)
+    return U.FromString(enc.update(utype, te))
+
+
+def test_plain_entries_take_the_fast_path(loop) -> None:
+    mgr = _device(True, loop)
+    assert mgr.pmap is not None
+    exact = ExactTableWrites(mgr.pmap)
+    deleted = []
+    nat = FlowAction(ActionKind.NAT, 3, 0xC0A80063, 0x08080808, 40000, 53)
+    for i, action in enumerate([FlowAction(ActionKind.FORWARD, 1),
+                                FlowAction(ActionKind.DROP), nat]):
+        assert exact.apply(_flow_update(U.INSERT, i, action, 180 * 10**9), deleted.append)
+        assert exact.apply(_flow_update(U.INSERT, 100 + i, action), deleted.append)
+    # values padded to the field's width are plain too (PI accepts them)
+    te = p4runtime_pb2.TableEntry(table_id=PORT_VRF.id)
+    te.match.add(field_id=1).exact.value = b"\x00\x07"
+    te.action.action.action_id = P4INFO.actions["FlowIngress.set_vrf"].id
+    te.action.action.params.add(param_id=1, value=b"\x00\x05")
+    assert exact.apply(U(type=U.INSERT, entity=p4runtime_pb2.Entity(table_entry=te)))
+    assert not exact.apply(U(type=U.INSERT, entity=p4runtime_pb2.Entity(table_entry=te))), \
+        "a duplicate is left to the general path"
+    assert exact.apply(_flow_update(U.DELETE, 1, FlowAction(ActionKind.DROP)), deleted.append)
+    assert [e.key[1] for e in deleted] == [0x0A000001]
+    assert not exact.apply(_flow_update(U.DELETE, 1, FlowAction(ActionKind.DROP)))
+    assert len(mgr.pmap.tables[FLOW.id].table) == 5
+
+
+def test_fields_around_the_entry_are_not_read_as_its_own(loop) -> None:
+    mgr = _device(True, loop)
+    assert mgr.pmap is not None
+    exact = ExactTableWrites(mgr.pmap)
+    plain = _flow_update(U.INSERT, 1, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
+    te = U.FromString(plain).entity.table_entry.SerializeToString()
+    entity = tag(2, 2) + varint(len(te)) + te + tag(9, VARINT) + varint(5)
+    update = U.FromString(tag(1, VARINT) + varint(U.INSERT)
+                          + tag(2, 2) + varint(len(entity)) + entity)
+    assert not exact.apply(update)
+    assert len(mgr.pmap.tables[FLOW.id].table) == 0
