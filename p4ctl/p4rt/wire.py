@@ -1,4 +1,5 @@
-"""Protobuf wire format, for messages the controller sends in bulk.
+"""Protobuf wire format, for messages sent in bulk (the controller's flow
+entries, the software switch's digest lists).
 
 Building a ``p4.v1.Update`` field by field through the protobuf runtime,
 then copying it into a ``WriteRequest`` and serializing that, costs about

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from p4.v1 import p4data_pb2, p4runtime_pb2
 
+from p4ctl.p4rt.wire import LEN, field_number, tag, varint
 from p4ctl.switch.codec import Code, P4RuntimeError, int_to_bytes
 from p4ctl.switch.p4info_map import DigestMap
 
@@ -211,8 +212,7 @@ class DigestEngine:
         dl = msg.digest
         dl.digest_id = dmap.id
         dl.list_id = state.list_id
-        for sample in state.building:
-            dl.data.append(_to_p4data(dmap, sample))
+        dl.MergeFromString(_encode_data(dmap, state.building))
         dl.timestamp = time.monotonic_ns()
         self._send(msg)
         state.timeout_bit = False
@@ -347,13 +347,50 @@ class DigestEngine:
             del state.sent[list_id]
 
 
-def _to_p4data(dmap: DigestMap, sample: Sample) -> p4data_pb2.P4Data:
-    data = p4data_pb2.P4Data()
-    widths = dmap.widths
+_P4DATA = p4data_pb2.P4Data.DESCRIPTOR
+_DATA_TAG = tag(field_number(p4runtime_pb2.DigestList.DESCRIPTOR, "data"), LEN)
+_BITSTRING = field_number(_P4DATA, "bitstring")
+_FORM_TAGS = {kind: tag(field_number(_P4DATA, kind), LEN) for kind in ("struct", "tuple")}
+_MEMBER_TAG = tag(field_number(p4data_pb2.P4StructLike.DESCRIPTOR, "members"), LEN)
+
+
+def _member_head(n: int) -> bytes:
+    """A struct member (a P4Data bitstring) around an ``n``-byte value, less the value."""
+    bitstring = tag(_BITSTRING, LEN) + varint(n)
+    return _MEMBER_TAG + varint(len(bitstring) + n) + bitstring
+
+
+#: framing of a member by value length, for the lengths digests carry
+_MEMBER_HEADS = [_member_head(n) for n in range(64)]
+
+
+def _encode_data(dmap: DigestMap, samples: list[Sample]) -> bytes:
+    """The serialized ``data`` fields of a DigestList, one P4Data per sample.
+
+    Spliced from framing prepared once rather than built member by member
+    through the protobuf runtime, which makes a Python object per member:
+    a digest list is sent for every batch of new flows, so this is on the
+    switch's busiest path. Values are the canonical (shortest) bytes.
+    """
+    masks = [(1 << w) - 1 for w in dmap.widths]
+    heads = _MEMBER_HEADS
+    out = []
     if dmap.kind == "bitstring":
-        data.bitstring = int_to_bytes(sample[0] & ((1 << widths[0]) - 1))
-        return data
-    members = data.struct.members if dmap.kind == "struct" else data.tuple.members
-    for value, width in zip(sample, widths, strict=False):
-        members.add().bitstring = int_to_bytes(value & ((1 << width) - 1))
-    return data
+        bitstring = tag(_BITSTRING, LEN)
+        for sample in samples:
+            value = int_to_bytes(sample[0] & masks[0])
+            data = bitstring + varint(len(value)) + value
+            out.append(_DATA_TAG + varint(len(data)) + data)
+        return b"".join(out)
+    form = _FORM_TAGS[dmap.kind]
+    for sample in samples:
+        members = []
+        for value, mask in zip(sample, masks, strict=False):
+            value &= mask
+            raw = value.to_bytes((value.bit_length() + 7) >> 3 or 1, "big")
+            members.append(heads[len(raw)] + raw if len(raw) < 64 else
+                           _member_head(len(raw)) + raw)
+        body = b"".join(members)
+        data = form + varint(len(body)) + body
+        out.append(_DATA_TAG + varint(len(data)) + data)
+    return b"".join(out)
