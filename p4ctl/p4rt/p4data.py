@@ -16,6 +16,7 @@ actually encoded or decoded.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from p4ctl.p4rt.encoding import (
     encode_uint,
     to_int,
 )
+from p4ctl.p4rt.wire import LEN, field_number, tag, varint
 
 __all__ = [
     "BitType",
@@ -132,6 +134,36 @@ class BoolType:
         return "bool"
 
 
+#: bytes of a struct member's framing before its value: its length, the
+#: bitstring tag and the value's length (one byte each for values under 126 bytes)
+_MEMBER_HEAD = 3  # see the check in _uint_pattern
+_STRUCT_TAG = tag(field_number(p4data_pb2.P4Data.DESCRIPTOR, "struct"), LEN)
+_MEMBER_TAG = tag(field_number(p4data_pb2.P4StructLike.DESCRIPTOR, "members"), LEN)
+_BITSTRING_TAG = tag(field_number(p4data_pb2.P4Data.DESCRIPTOR, "bitstring"), LEN)
+
+
+def _uint_pattern(uints: tuple[tuple[str, int], ...]) -> re.Pattern[bytes] | None:
+    """A regex for a P4Data struct of non-empty bitstrings of these widths, as serialized.
+
+    One group per member: its framing and its value, for each value length
+    from 1 byte to the member's full width (canonical or padded), the
+    framing's lengths written out for that length. Only such a struct
+    matches: another kind, another member count, an empty or longer value,
+    or an unknown field does not. None when a member is too wide for
+    one-byte lengths.
+    """
+    members = []
+    for _, width in uints:
+        nbytes = (width + 7) // 8
+        if len(_BITSTRING_TAG) + 1 + nbytes > 0x7F:
+            return None
+        members.append(_MEMBER_TAG + b"(" + b"|".join(
+            re.escape(varint(len(_BITSTRING_TAG) + 1 + n) + _BITSTRING_TAG + varint(n))
+            + b".{%d}" % n
+            for n in range(1, nbytes + 1)) + b")")
+    return re.compile(re.escape(_STRUCT_TAG) + rb"[\x00-\x7f]" + b"".join(members), re.DOTALL)
+
+
 @dataclass(frozen=True, slots=True)
 class StructType:
     """A struct: members in P4Info order, values by member name."""
@@ -141,12 +173,15 @@ class StructType:
     #: (name, bitwidth) when every member is an unsigned ``bit<W>`` (digests):
     #: such structs decode in one pass
     _uints: tuple[tuple[str, int], ...] | None = field(init=False, repr=False, compare=False)
+    #: the serialized form of such a struct, one group per member (see ``_uint_pattern``)
+    _uint_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         uints = None
         if self.members and all(type(t) is BitType and not t.signed for _, t in self.members):
             uints = tuple((name, t.bitwidth) for name, t in self.members)  # type: ignore[attr-defined]
         object.__setattr__(self, "_uints", uints)
+        object.__setattr__(self, "_uint_regex", _uint_pattern(uints) if uints else None)
 
     def encode(self, value: Any) -> p4data_pb2.P4Data:
         if not isinstance(value, dict):
@@ -182,20 +217,27 @@ class StructType:
             for (name, member_type), member in zip(self.members, got, strict=True)
         }
 
-    @staticmethod
     def _decode_uints(
-        data: p4data_pb2.P4Data, uints: tuple[tuple[str, int], ...]
+        self, data: p4data_pb2.P4Data, uints: tuple[tuple[str, int], ...]
     ) -> dict[str, int] | None:
         """All-``bit<W>`` members in one pass; None on anything unusual (the
-        general path then names the error)."""
-        got = data.struct.members  # empty unless data is a struct
-        if len(got) != len(uints):
+        general path then names the error).
+
+        Reading eight members through the protobuf runtime makes a Python
+        object for each, which was most of the cost of a new-flow digest;
+        the message is serialized back instead (in C) and its members taken
+        from one match of ``_uint_regex``.
+        """
+        regex = self._uint_regex
+        if regex is None:
+            return None
+        m = regex.fullmatch(data.SerializeToString())
+        if m is None:
             return None
         out = {}
-        for (name, width), member in zip(uints, got, strict=True):
-            raw = member.bitstring  # empty unless the member is a bitstring
-            value = int.from_bytes(raw, "big")
-            if not raw or value >> width:
+        for (name, width), member in zip(uints, m.groups(), strict=True):
+            value = int.from_bytes(member[_MEMBER_HEAD:], "big")
+            if value >> width:
                 return None
             out[name] = value
         return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from p4.v1 import p4data_pb2, p4runtime_pb2
 
 from p4ctl.p4rt.encoding import EncodingError
@@ -323,3 +325,84 @@ def test_digest_struct_decoding_refuses_what_the_general_path_refuses(p4info: P4
         struct.decode(not_bits)
     with pytest.raises(EncodingError, match=r"expected P4Data.struct"):
         struct.decode(p4data_pb2.P4Data(bitstring=b"\x01"))
+
+
+_STRUCT = P4Info.load(FIXTURE).digests["new_flow_t"].type
+NEW_FLOW_WIDTHS = tuple(t.bitwidth for _, t in _STRUCT.members)
+
+
+@st.composite
+def _struct_data(draw) -> p4data_pb2.P4Data:
+    """A new_flow_t struct, its members canonical or padded, with at most one
+    member odd (empty, too wide, not a bitstring), or members missing or
+    extra, or unknown fields added."""
+    odd_at = draw(st.integers(0, len(NEW_FLOW_WIDTHS) - 1))
+    odd = draw(st.sampled_from([None, None, "extra_zero", "empty", "wide", "wide_in_bytes",
+                                "bool"]))
+    data = p4data_pb2.P4Data()
+    members = data.struct.members
+    for i, width in enumerate(NEW_FLOW_WIDTHS):
+        nbytes = (width + 7) // 8
+        value = draw(st.one_of(st.integers(0, 3), st.integers(0, (1 << width) - 1)))
+        form = odd if i == odd_at and odd else draw(st.sampled_from(["canonical", "padded"]))
+        member = members.add()
+        if form == "bool":
+            member.bool = True
+        elif form == "canonical":
+            member.bitstring = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+        elif form == "padded":
+            member.bitstring = value.to_bytes(nbytes, "big")
+        elif form == "extra_zero":
+            member.bitstring = b"\x00" + value.to_bytes(nbytes, "big")
+        elif form == "empty":
+            member.bitstring = b""
+        elif form == "wide_in_bytes" and width % 8:  # fits the bytes, not the bits
+            member.bitstring = draw(st.integers(1 << width, (1 << 8 * nbytes) - 1)).to_bytes(
+                nbytes, "big")
+        else:
+            member.bitstring = draw(st.integers(1 << 8 * nbytes, 1 << 8 * nbytes + 8)).to_bytes(
+                nbytes + 2, "big").lstrip(b"\x00")
+    shape = draw(st.sampled_from(["as is"] * 4 + ["one less", "one more", "unknown field",
+                                                  "unknown member field"]))
+    if shape == "one less":
+        members.pop()
+    elif shape == "one more":
+        members.add().bitstring = b"\x01"
+    elif shape == "unknown member field":
+        members[0].MergeFromString(b"\xf8\x07\x01")  # field 127, a varint
+    raw = data.SerializeToString()
+    if shape == "unknown field":
+        raw += b"\xf8\x07\x01"
+    return p4data_pb2.P4Data.FromString(raw)
+
+
+@given(_struct_data())
+@settings(max_examples=400, deadline=None)
+def test_digest_struct_fast_decoding_agrees_with_member_decoding(data) -> None:
+    """The one-pass decoding of all-bit<W> structs gives the general path's value or error."""
+    struct = _STRUCT
+    try:
+        expected = {name: t.decode(m) for (name, t), m in
+                    zip(struct.members, data.struct.members, strict=True)}
+    except (EncodingError, ValueError):  # ValueError: another member count
+        expected = None
+    if expected is None:
+        with pytest.raises(EncodingError):
+            struct.decode(data)
+    else:
+        assert struct.decode(data) == expected
+
+
+
+def test_digest_structs_in_canonical_or_padded_form_are_read_in_one_pass() -> None:
+    values = dict(zip((name for name, _ in _STRUCT.members),
+                      (1, 0x0A000001, 0xC0A80002, 17, 53, 5353, 0x1FF, 0xDEADBEEF), strict=True))
+    data = _STRUCT.encode(values)
+    assert _STRUCT._decode_uints(data, _STRUCT._uints) == values
+    data.struct.members[1].bitstring = b"\x00" * 4
+    values["src_addr"] = 0
+    assert _STRUCT._decode_uints(data, _STRUCT._uints) == values
+    data.struct.members[6].bitstring = b"\x02\x00"  # two bytes, but ingress_port is bit<9>
+    assert _STRUCT._decode_uints(data, _STRUCT._uints) is None
+    with pytest.raises(EncodingError, match=r"does not fit in bit<9>"):
+        _STRUCT.decode(data)
