@@ -44,6 +44,7 @@ __all__ = [
     "TupleType",
     "UnsupportedType",
     "VarbitType",
+    "bitstring_member_head",
     "resolve",
 ]
 
@@ -134,12 +135,24 @@ class BoolType:
         return "bool"
 
 
-#: bytes of a struct member's framing before its value: its length, the
-#: bitstring tag and the value's length (one byte each for values under 126 bytes)
-_MEMBER_HEAD = 3  # see the check in _uint_pattern
 _STRUCT_TAG = tag(field_number(p4data_pb2.P4Data.DESCRIPTOR, "struct"), LEN)
 _MEMBER_TAG = tag(field_number(p4data_pb2.P4StructLike.DESCRIPTOR, "members"), LEN)
 _BITSTRING_TAG = tag(field_number(p4data_pb2.P4Data.DESCRIPTOR, "bitstring"), LEN)
+
+
+def bitstring_member_head(n: int) -> bytes:
+    """A struct or tuple member that is a bitstring of ``n`` bytes, serialized, less the value.
+
+    Digest messages are structs of such members; the software switch splices
+    its digest lists from these, and :meth:`StructType.decode` reads them back.
+    """
+    bitstring = _BITSTRING_TAG + varint(n)
+    return _MEMBER_TAG + varint(len(bitstring) + n) + bitstring
+
+
+#: bytes of a member's framing before its value while the lengths take one
+#: byte each (values under about 120 bytes; wider structs are not matched)
+_MEMBER_HEAD = len(bitstring_member_head(1))
 
 
 def _uint_pattern(uints: tuple[tuple[str, int], ...]) -> re.Pattern[bytes] | None:
@@ -155,12 +168,11 @@ def _uint_pattern(uints: tuple[tuple[str, int], ...]) -> re.Pattern[bytes] | Non
     members = []
     for _, width in uints:
         nbytes = (width + 7) // 8
-        if len(_BITSTRING_TAG) + 1 + nbytes > 0x7F:
+        if len(bitstring_member_head(nbytes)) != _MEMBER_HEAD:
             return None
-        members.append(_MEMBER_TAG + b"(" + b"|".join(
-            re.escape(varint(len(_BITSTRING_TAG) + 1 + n) + _BITSTRING_TAG + varint(n))
-            + b".{%d}" % n
-            for n in range(1, nbytes + 1)) + b")")
+        members.append(b"(" + b"|".join(
+            re.escape(bitstring_member_head(n)) + b".{%d}" % n for n in range(1, nbytes + 1)
+        ) + b")")
     return re.compile(re.escape(_STRUCT_TAG) + rb"[\x00-\x7f]" + b"".join(members), re.DOTALL)
 
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from p4.v1 import p4data_pb2, p4runtime_pb2
 
+from p4ctl.p4rt.p4data import bitstring_member_head
 from p4ctl.p4rt.wire import LEN, field_number, tag, varint
 from p4ctl.switch.codec import Code, P4RuntimeError, int_to_bytes
 from p4ctl.switch.p4info_map import DigestMap
@@ -349,19 +350,10 @@ class DigestEngine:
 
 _P4DATA = p4data_pb2.P4Data.DESCRIPTOR
 _DATA_TAG = tag(field_number(p4runtime_pb2.DigestList.DESCRIPTOR, "data"), LEN)
-_BITSTRING = field_number(_P4DATA, "bitstring")
+_BITSTRING_TAG = tag(field_number(_P4DATA, "bitstring"), LEN)
 _FORM_TAGS = {kind: tag(field_number(_P4DATA, kind), LEN) for kind in ("struct", "tuple")}
-_MEMBER_TAG = tag(field_number(p4data_pb2.P4StructLike.DESCRIPTOR, "members"), LEN)
-
-
-def _member_head(n: int) -> bytes:
-    """A struct member (a P4Data bitstring) around an ``n``-byte value, less the value."""
-    bitstring = tag(_BITSTRING, LEN) + varint(n)
-    return _MEMBER_TAG + varint(len(bitstring) + n) + bitstring
-
-
 #: framing of a member by value length, for the lengths digests carry
-_MEMBER_HEADS = [_member_head(n) for n in range(64)]
+_MEMBER_HEADS = [bitstring_member_head(n) for n in range(64)]
 
 
 def _encode_data(dmap: DigestMap, samples: list[Sample]) -> bytes:
@@ -376,10 +368,9 @@ def _encode_data(dmap: DigestMap, samples: list[Sample]) -> bytes:
     heads = _MEMBER_HEADS
     out = []
     if dmap.kind == "bitstring":
-        bitstring = tag(_BITSTRING, LEN)
         for sample in samples:
             value = int_to_bytes(sample[0] & masks[0])
-            data = bitstring + varint(len(value)) + value
+            data = _BITSTRING_TAG + varint(len(value)) + value
             out.append(_DATA_TAG + varint(len(data)) + data)
         return b"".join(out)
     form = _FORM_TAGS[dmap.kind]
@@ -389,7 +380,7 @@ def _encode_data(dmap: DigestMap, samples: list[Sample]) -> bytes:
             value &= mask
             raw = value.to_bytes((value.bit_length() + 7) >> 3 or 1, "big")
             members.append(heads[len(raw)] + raw if len(raw) < 64 else
-                           _member_head(len(raw)) + raw)
+                           bitstring_member_head(len(raw)) + raw)
         body = b"".join(members)
         data = form + varint(len(body)) + body
         out.append(_DATA_TAG + varint(len(data)) + data)

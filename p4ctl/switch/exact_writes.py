@@ -25,7 +25,7 @@ field, an action the table does not allow, a duplicate or missing entry, a
 full table) is *declined* without any side effect, and the general path
 then applies the update or gives PI's error for it. So the fast path never
 decides an error, and a client sees the same answers with or without it
-(``tests/unit/test_exact_writes.py`` runs both paths side by side).
+(``tests/unit/switch/test_exact_writes.py`` runs both paths side by side).
 """
 
 from __future__ import annotations
