@@ -22,7 +22,7 @@ from p4.v1 import p4runtime_pb2
 
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import FlowKey
-from p4ctl.p4rt.wire import VARINT, tag, varint
+from p4ctl.p4rt.wire import LEN, VARINT, tag, varint
 from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
 from p4ctl.switch.device_mgr import DeviceMgr
 from p4ctl.switch.exact_writes import ExactTableWrites
@@ -144,11 +144,11 @@ def updates(draw, odd: str | None = None) -> bytes:
         act_bytes = act.SerializeToString()
         if "action_unknown_field" in extras:
             act_bytes += TRAILING
-        table_action = tag(1, 2) + varint(len(act_bytes)) + act_bytes
+        table_action = tag(1, LEN) + varint(len(act_bytes)) + act_bytes
         if "table_action_unknown_field" in extras:
             table_action += TRAILING
         if "no_action" not in extras:
-            action_bytes = tag(3, 2) + varint(len(table_action)) + table_action
+            action_bytes = tag(3, LEN) + varint(len(table_action)) + table_action
         te.idle_timeout_ns = draw(st.sampled_from([0, 0, 5_000_000_000, 180 * 10**9, 1]))
     if "negative_ttl" in extras:
         te.idle_timeout_ns = -1
@@ -165,10 +165,10 @@ def updates(draw, odd: str | None = None) -> bytes:
     te_bytes = te.SerializeToString() + action_bytes
     if "te_unknown_field" in extras:
         te_bytes += tag(1000, VARINT) + varint(1)
-    entity = tag(2, 2) + varint(len(te_bytes)) + te_bytes
+    entity = tag(2, LEN) + varint(len(te_bytes)) + te_bytes
     if "entity_trailing_field" in extras:
         entity += TRAILING  # read as the entry's idle timeout if its length were not checked
-    update = tag(1, VARINT) + varint(utype) + tag(2, 2) + varint(len(entity)) + entity
+    update = tag(1, VARINT) + varint(utype) + tag(2, LEN) + varint(len(entity)) + entity
     U.FromString(update)  # well formed
     return update
 
@@ -251,8 +251,8 @@ def test_fields_around_the_entry_are_not_read_as_its_own(loop) -> None:
     exact = ExactTableWrites(mgr.pmap)
     plain = _flow_update(U.INSERT, 1, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
     te = U.FromString(plain).entity.table_entry.SerializeToString()
-    entity = tag(2, 2) + varint(len(te)) + te + tag(9, VARINT) + varint(5)
+    entity = tag(2, LEN) + varint(len(te)) + te + tag(9, VARINT) + varint(5)
     update = U.FromString(tag(1, VARINT) + varint(U.INSERT)
-                          + tag(2, 2) + varint(len(entity)) + entity)
+                          + tag(2, LEN) + varint(len(entity)) + entity)
     assert not exact.apply(update)
     assert len(mgr.pmap.tables[FLOW.id].table) == 0
