@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from google.rpc import code_pb2
 
+from p4ctl.p4rt.encoding import canonical_bytes
+
 __all__ = [
     "Code",
     "P4RuntimeError",
@@ -83,9 +85,9 @@ def bytes_to_int(data: bytes, bitwidth: int) -> int:
     return value
 
 
-def int_to_bytes(value: int) -> bytes:
-    """Canonical byte string: the shortest big-endian form, ``b"\\x00"`` for 0."""
-    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+#: canonical byte string: the shortest big-endian form, ``b"\\x00"`` for 0 (the
+#: client's own function: one definition of canonical for both sides)
+int_to_bytes = canonical_bytes
 
 
 def fixed_bytes(value: int, bitwidth: int) -> bytes:

@@ -377,8 +377,7 @@ def _encode_data(dmap: DigestMap, samples: list[Sample]) -> bytes:
     for sample in samples:
         members = []
         for value, mask in zip(sample, masks, strict=False):
-            value &= mask
-            raw = value.to_bytes((value.bit_length() + 7) >> 3 or 1, "big")
+            raw = int_to_bytes(value & mask)
             members.append(heads[len(raw)] + raw if len(raw) < 64 else
                            bitstring_member_head(len(raw)) + raw)
         body = b"".join(members)
