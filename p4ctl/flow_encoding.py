@@ -25,18 +25,23 @@ from p4.v1 import p4runtime_pb2
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import KEY_FIELDS
 from p4ctl.p4rt.encoding import canonical_bytes, encode_uint
-from p4ctl.p4rt.wire import LEN, field_number, len_field, tag, varint, varint_field
+from p4ctl.p4rt.wire import (
+    LEN,
+    exact_match_head,
+    field_number,
+    len_field,
+    param_head,
+    tag,
+    varint,
+    varint_field,
+)
 
 _TE = p4runtime_pb2.TableEntry.DESCRIPTOR
-_FM = p4runtime_pb2.FieldMatch.DESCRIPTOR
-_EXACT = p4runtime_pb2.FieldMatch.Exact.DESCRIPTOR
 _TA = p4runtime_pb2.TableAction.DESCRIPTOR
 _ACTION = p4runtime_pb2.Action.DESCRIPTOR
-_PARAM = p4runtime_pb2.Action.Param.DESCRIPTOR
 _ENTITY = p4runtime_pb2.Entity.DESCRIPTOR
 _UPDATE = p4runtime_pb2.Update.DESCRIPTOR
 
-_MATCH_TAG = tag(field_number(_TE, "match"), LEN)
 _ACTION_TAG = tag(field_number(_TE, "action"), LEN)
 _IDLE_FIELD = field_number(_TE, "idle_timeout_ns")
 _TABLE_ENTRY_TAG = tag(field_number(_ENTITY, "table_entry"), LEN)
@@ -47,9 +52,7 @@ _TYPE_HEADS = {t: varint_field(_UPDATE_TYPE_FIELD, t)
 
 
 def _param(param_id: int, value: bytes) -> bytes:
-    return len_field(field_number(_ACTION, "params"),
-                     varint_field(field_number(_PARAM, "param_id"), param_id)
-                     + len_field(field_number(_PARAM, "value"), value))
+    return param_head(param_id, len(value)) + value
 
 
 def _action_field(action_id: int, params: Sequence[tuple[int, bytes]]) -> bytes:
@@ -92,21 +95,13 @@ class FlowEntryEncoder:
         self._cuts = tuple(cuts)
         # _match_heads[i][n]: field i's FieldMatch framing for an n-byte value
         self._match_heads = tuple(
-            tuple(self._match_head(fid, n) for n in range(width // 8 + 1))
+            tuple(exact_match_head(fid, n) for n in range(width // 8 + 1))
             for fid, width in match
         )
         self._actions = actions
         self._flow_id_width = flow_id_width
         self._fixed: dict[tuple[FlowAction, int], tuple[bytes, bytes]] = {}
         self._idle: dict[int, bytes] = {}
-
-    @staticmethod
-    def _match_head(field_id: int, n: int) -> bytes:
-        """Everything of a ``match`` field before its ``n``-byte exact value."""
-        exact = tag(field_number(_EXACT, "value"), LEN) + varint(n)
-        field = (varint_field(field_number(_FM, "field_id"), field_id)
-                 + tag(field_number(_FM, "exact"), LEN) + varint(len(exact) + n) + exact)
-        return _MATCH_TAG + varint(len(field) + n) + field
 
     # -- entries -----------------------------------------------------------
     def match(self, packed_key: int) -> bytes:

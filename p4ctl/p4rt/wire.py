@@ -19,9 +19,11 @@ a request's fixed header and its updates are put together.
 from __future__ import annotations
 
 from google.protobuf.descriptor import Descriptor
+from p4.v1 import p4runtime_pb2
 
 __all__ = [
-    "LEN", "VARINT", "field_number", "len_field", "tag", "varint", "varint_field", "varint_len",
+    "LEN", "VARINT", "exact_match_head", "field_number", "len_field", "param_head", "tag",
+    "varint", "varint_field", "varint_len",
 ]
 
 #: wire types
@@ -65,3 +67,28 @@ def varint_field(number: int, value: int) -> bytes:
 def len_field(number: int, payload: bytes) -> bytes:
     """A length-delimited field (a bytes value or an embedded message)."""
     return tag(number, LEN) + varint(len(payload)) + payload
+
+
+# -- P4Runtime table-entry pieces: the controller's flow entries are spliced
+# -- from them, and the software switch recognizes plain entries by them
+
+_TE = p4runtime_pb2.TableEntry.DESCRIPTOR
+_FM = p4runtime_pb2.FieldMatch.DESCRIPTOR
+_EXACT = p4runtime_pb2.FieldMatch.Exact.DESCRIPTOR
+_ACTION = p4runtime_pb2.Action.DESCRIPTOR
+_PARAM = p4runtime_pb2.Action.Param.DESCRIPTOR
+
+
+def exact_match_head(field_id: int, n: int) -> bytes:
+    """A ``TableEntry.match`` field with an ``n``-byte exact value, serialized, less the value."""
+    exact = tag(field_number(_EXACT, "value"), LEN) + varint(n)
+    fm = (varint_field(field_number(_FM, "field_id"), field_id)
+          + tag(field_number(_FM, "exact"), LEN) + varint(len(exact) + n) + exact)
+    return tag(field_number(_TE, "match"), LEN) + varint(len(fm) + n) + fm
+
+
+def param_head(param_id: int, n: int) -> bytes:
+    """An ``Action.params`` field with an ``n``-byte value, serialized, less the value."""
+    param = (varint_field(field_number(_PARAM, "param_id"), param_id)
+             + tag(field_number(_PARAM, "value"), LEN) + varint(n))
+    return tag(field_number(_ACTION, "params"), LEN) + varint(len(param) + n) + param

@@ -15,10 +15,11 @@ entry in a direct, mutable, all-exact table, its match fields in P4Info
 order, for an INSERT an action the table allows in entries with its
 parameters in P4Info order, and an optional idle timeout; no priority,
 default-entry flag, metadata, direct resources or unknown fields. Every
-piece of framing (tags, ids, lengths) is spelled out from the protos' own
-serialization for each possible value length, so a match reads each value
-from where the protobuf parser would; the lengths that enclose a variable
-part are checked after the match.
+piece of framing (tags, ids, lengths) is spelled out for each possible
+value length, from the same pieces the controller splices its entries from
+(``p4ctl.p4rt.wire``), so a match reads each value from where the protobuf
+parser would; the lengths that enclose a variable part are checked after
+the match.
 
 Anything else (another order, another kind of entity, a value wider than its
 field, an action the table does not allow, a duplicate or missing entry, a
@@ -32,13 +33,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from p4.config.v1 import p4info_pb2
 from p4.v1 import p4runtime_pb2
 
-from p4ctl.p4rt.wire import LEN, VARINT, field_number, tag, varint
+from p4ctl.p4rt.wire import LEN, VARINT, exact_match_head, field_number, param_head, tag, varint
 from p4ctl.switch.p4info_map import P4InfoMap, TableMap
 from p4ctl.switch.state import StateError, Table, TableEntry
 
@@ -48,6 +50,8 @@ _DEFAULT_ONLY = p4info_pb2.ActionRef.DEFAULT_ONLY
 _INSERT = p4runtime_pb2.Update.INSERT
 _DELETE = p4runtime_pb2.Update.DELETE
 _TE = p4runtime_pb2.TableEntry
+_TABLE_ID_TAG = tag(field_number(_TE.DESCRIPTOR, "table_id"), VARINT)
+_ACTION_ID_TAG = tag(field_number(p4runtime_pb2.Action.DESCRIPTOR, "action_id"), VARINT)
 _INT64_SIGN = 1 << 63
 
 #: a length of one or two varint bytes (longer entries take the general path)
@@ -56,39 +60,22 @@ _LENGTH = rb"([\x80-\xff]?[\x00-\x7f])"
 _VARINT = rb"([\x80-\xff]{0,9}[\x00-\x7f])"
 
 
-def _head(message: object, n: int) -> bytes:
-    """The serialization of ``message`` whose last ``n`` bytes are a value, less the value.
-
-    The messages below end with the value they frame (the value field is
-    the last one set in each), so what precedes it is the fixed framing for
-    a value of ``n`` bytes, as the protobuf runtime writes it.
-    """
-    whole = message.SerializeToString()  # type: ignore[attr-defined]
-    return whole[:-n]
-
-
-def _value(head_of, nbytes: int) -> bytes:
+def _value(head_of: Callable[[int], bytes], nbytes: int) -> bytes:
     """One capture group for a value of 1 to ``nbytes`` bytes, each length with its framing."""
     return b"(?:" + b"|".join(
         re.escape(head_of(n)) + b"(.{%d})" % n for n in range(1, nbytes + 1)
     ) + b")"
 
 
-def _match_field(field_id: int, width: int) -> bytes:
-    def head(n: int) -> bytes:
-        fm = p4runtime_pb2.FieldMatch(field_id=field_id)
-        fm.exact.value = b"\x00" * n
-        return _head(_TE(match=[fm]), n)
-
-    return _value(head, (width + 7) // 8)
-
-
-def _param(param_id: int, width: int) -> bytes:
-    def head(n: int) -> bytes:
-        param = p4runtime_pb2.Action.Param(param_id=param_id, value=b"\x00" * n)
-        return _head(p4runtime_pb2.Action(params=[param]), n)
-
-    return _value(head, (width + 7) // 8)
+def _uints(raws: Sequence[bytes], widths: Sequence[int]) -> tuple[int, ...] | None:
+    """Values read from their bytes, each within its width; None if one is wider."""
+    values = []
+    for raw, width in zip(raws, widths, strict=True):
+        value = int.from_bytes(raw, "big")
+        if value >> width:
+            return None
+        values.append(value)
+    return tuple(values)
 
 
 def _varint_value(data: bytes) -> int:
@@ -145,9 +132,8 @@ class ExactTableWrites:
                     continue
                 aid = varint(action_id)
                 actions[aid] = _Action(am.name, tuple(w for _, w in am.param_order))
-                head = _head(p4runtime_pb2.Action(action_id=action_id), len(aid))
-                bodies.append(re.escape(head) + b"(" + re.escape(aid) + b")"
-                              + b"".join(_param(pid, w) for pid, w in am.param_order))
+                bodies.append(re.escape(_ACTION_ID_TAG) + b"(" + re.escape(aid) + b")" + b"".join(
+                    _value(partial(param_head, pid), (w + 7) // 8) for pid, w in am.param_order))
             tid = varint(tm.id)
             self._tables[tid] = _ExactTable(
                 tm.table, tuple(w for _, w in tm.exact_fields), actions, tm.supports_idle_timeout
@@ -160,8 +146,9 @@ class ExactTableWrites:
                                                        "action"), LEN))
                           + rb"([\x00-\x7f])(" + b"|".join(bodies) + b"))?")
             tables.append(
-                re.escape(_head(_TE(table_id=tm.id), len(tid))) + b"(" + re.escape(tid) + b")"
-                + b"".join(_match_field(fid, w) for fid, w in tm.exact_fields)
+                re.escape(_TABLE_ID_TAG) + b"(" + re.escape(tid) + b")"
+                + b"".join(_value(partial(exact_match_head, fid), (w + 7) // 8)
+                           for fid, w in tm.exact_fields)
                 + action
                 + b"(?:" + re.escape(tag(field_number(_TE.DESCRIPTOR, "idle_timeout_ns"), VARINT))
                 + _VARINT + b")?"
@@ -201,19 +188,15 @@ class ExactTableWrites:
             # length is right too: the bytes come from the protobuf runtime.)
             return False
         t = self._tables[g[4]]
-        widths = t.widths
-        n = len(widths)
-        key = []
-        for raw, width in zip(g[5:5 + n], widths, strict=True):
-            value = int.from_bytes(raw, "big")
-            if value >> width:
-                return False
-            key.append(value)
+        n = len(t.widths)
+        key = _uints(g[5:5 + n], t.widths)
+        if key is None:
+            return False
         rest = g[5 + n:]
         if g[0][0] == _DELETE:
             if rest:  # an action or a timeout on a DELETE: left to the general path
                 return False
-            gone = t.table.pop(tuple(key), 0)
+            gone = t.table.pop(key, 0)
             if gone is None:
                 return False
             if on_delete is not None:
@@ -226,12 +209,9 @@ class ExactTableWrites:
             return False
         action = t.actions[rest[3]]
         k = len(action.widths)
-        args = []
-        for raw, width in zip(rest[4:4 + k], action.widths, strict=True):
-            value = int.from_bytes(raw, "big")
-            if value >> width:
-                return False
-            args.append(value)
+        args = _uints(rest[4:4 + k], action.widths)
+        if args is None:
+            return False
         ttl = 0
         if len(rest) > 4 + k:
             raw = rest[4 + k]
@@ -244,7 +224,7 @@ class ExactTableWrites:
                     self._idle[raw] = ttl
             if ttl and not t.idle_timeout:
                 return False
-        entry = TableEntry(tuple(key), 0, action.name, tuple(args), ttl, time.monotonic_ns())
+        entry = TableEntry(key, 0, action.name, args, ttl, time.monotonic_ns())
         try:
             t.table.insert(entry, checked=True)
         except StateError:  # a duplicate or a full table: the general path says which
