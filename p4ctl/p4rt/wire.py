@@ -22,8 +22,8 @@ from google.protobuf.descriptor import Descriptor
 from p4.v1 import p4runtime_pb2
 
 __all__ = [
-    "LEN", "VARINT", "exact_match_head", "field_number", "len_field", "param_head", "tag",
-    "varint", "varint_field", "varint_len",
+    "LEN", "VARINT", "exact_match_head", "field_number", "len_field", "param_head", "read_varint",
+    "tag", "varint", "varint_field", "varint_len",
 ]
 
 #: wire types
@@ -43,6 +43,18 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it (IndexError if cut short)."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
 
 
 def varint_len(n: int) -> int:

@@ -384,25 +384,34 @@ class DeviceMgr:
 
     # ----- Write ----------------------------------------------------------------
 
-    def write(self, request: p4runtime_pb2.WriteRequest) -> list[P4RuntimeError | None]:
-        """Apply every update; one error (or None) per update, in order."""
+    def write(self, request: p4runtime_pb2.WriteRequest,
+              serialized: bytes | None = None) -> list[P4RuntimeError | None]:
+        """Apply every update; one error (or None) per update, in order.
+
+        ``serialized``: the request's bytes as received, if the caller has
+        them (the fast path reads plain updates from bytes; without them the
+        request is serialized once).
+        """
         if request.atomicity != p4runtime_pb2.WriteRequest.CONTINUE_ON_ERROR:
             raise P4RuntimeError(
                 Code.UNIMPLEMENTED, "Support for atomic write modes has not been implemented yet"
             )
+        updates = request.updates
         results: list[P4RuntimeError | None] = []
-        exact = None
+        fast: Iterator[bool] = iter(())
         if self.fast_writes and self._config is not None:
-            exact = self._config.exact_writes
-        for update in request.updates:
+            if serialized is None:
+                serialized = request.SerializeToString()
+            fast = self._config.exact_writes.scan(serialized, self._forget)
+        for i in range(len(updates)):
             try:
-                if exact is None or not exact.apply(update, self._forget):
-                    self._write_one(update)
+                if not next(fast, False):
+                    self._write_one(updates[i])
                 results.append(None)
             except P4RuntimeError as e:
                 results.append(e)
             except Exception as e:  # a bug here must not take the other updates down
-                log.exception("update %d failed unexpectedly", len(results))
+                log.exception("update %d failed unexpectedly", i)
                 results.append(P4RuntimeError(Code.INTERNAL, f"internal error: {e!r}"))
         return results
 

@@ -8,18 +8,20 @@ thirty-odd fields through the protobuf runtime, which makes a Python object
 for every sub-message it touches: that, not the checks, was most of the
 cost of a write.
 
-Here an update is serialized back (one call into the protobuf runtime, in C)
-and matched by one regular expression, compiled per pipeline from its
-P4Info, that only accepts the plain form: an INSERT or DELETE of a table
-entry in a direct, mutable, all-exact table, its match fields in P4Info
-order, for an INSERT an action the table allows in entries with its
-parameters in P4Info order, and an optional idle timeout; no priority,
-default-entry flag, metadata, direct resources or unknown fields. Every
-piece of framing (tags, ids, lengths) is spelled out for each possible
-value length, from the same pieces the controller splices its entries from
-(``p4ctl.p4rt.wire``), so a match reads each value from where the protobuf
-parser would; the lengths that enclose a variable part are checked after
-the match.
+Here the request is read as bytes, as it arrived (or serialized once, for
+a caller that only has the message): a short walk over its top-level
+fields finds each update, and one regular expression, compiled per pipeline
+from its P4Info, matches the update's bytes. It only accepts the plain
+form: an INSERT or DELETE of a table entry in a direct, mutable, all-exact
+table, its match fields in P4Info order, for an INSERT an action the table
+allows in entries with its parameters in P4Info order, and an optional idle
+timeout; no priority, default-entry flag, metadata, direct resources or
+unknown fields. Every piece of framing (tags, ids, lengths) is spelled out
+for each possible value length, from the same pieces the controller splices
+its entries from (``p4ctl.p4rt.wire``), so a match reads each value from
+where the protobuf parser would; a value as long as its field's bytes has
+its first byte bounded, so a match also fits the field's width. The lengths
+that enclose a variable part are checked after the match.
 
 Anything else (another order, another kind of entity, a value wider than its
 field, an action the table does not allow, a duplicate or missing entry, a
@@ -33,14 +35,23 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
 from p4.config.v1 import p4info_pb2
 from p4.v1 import p4runtime_pb2
 
-from p4ctl.p4rt.wire import LEN, VARINT, exact_match_head, field_number, param_head, tag, varint
+from p4ctl.p4rt.wire import (
+    LEN,
+    VARINT,
+    exact_match_head,
+    field_number,
+    param_head,
+    read_varint,
+    tag,
+    varint,
+)
 from p4ctl.switch.p4info_map import P4InfoMap, TableMap
 from p4ctl.switch.state import StateError, Table, TableEntry
 
@@ -53,6 +64,10 @@ _TE = p4runtime_pb2.TableEntry
 _TABLE_ID_TAG = tag(field_number(_TE.DESCRIPTOR, "table_id"), VARINT)
 _ACTION_ID_TAG = tag(field_number(p4runtime_pb2.Action.DESCRIPTOR, "action_id"), VARINT)
 _INT64_SIGN = 1 << 63
+#: an update's tag in a WriteRequest, as a number
+_UPDATES_KEY = field_number(p4runtime_pb2.WriteRequest.DESCRIPTOR, "updates") << 3 | LEN
+#: the fixed-width wire types, skipped over
+_I64, _I32 = 1, 5
 
 #: a length of one or two varint bytes (longer entries take the general path)
 _LENGTH = rb"([\x80-\xff]?[\x00-\x7f])"
@@ -60,41 +75,31 @@ _LENGTH = rb"([\x80-\xff]?[\x00-\x7f])"
 _VARINT = rb"([\x80-\xff]{0,9}[\x00-\x7f])"
 
 
-def _value(head_of: Callable[[int], bytes], nbytes: int) -> bytes:
-    """One capture group for a value of 1 to ``nbytes`` bytes, each length with its framing."""
-    return b"(?:" + b"|".join(
-        re.escape(head_of(n)) + b"(.{%d})" % n for n in range(1, nbytes + 1)
-    ) + b")"
+def _value(head_of: Callable[[int], bytes], width: int) -> bytes:
+    """One capture group for a value of 1 to its bytes' length, each length with its framing.
 
-
-def _uints(raws: Sequence[bytes], widths: Sequence[int]) -> tuple[int, ...] | None:
-    """Values read from their bytes, each within its width; None if one is wider."""
-    values = []
-    for raw, width in zip(raws, widths, strict=True):
-        value = int.from_bytes(raw, "big")
-        if value >> width:
-            return None
-        values.append(value)
-    return tuple(values)
-
-
-def _varint_value(data: bytes) -> int:
-    value = 0
-    for shift, byte in enumerate(data):
-        value |= (byte & 0x7F) << (7 * shift)
-    return value
+    A value as long as its bytes may still be wider than ``width`` bits: the
+    pattern bounds its first byte, so a matched value always fits.
+    """
+    nbytes = (width + 7) // 8
+    alternatives = [re.escape(head_of(n)) + b"(.{%d})" % n for n in range(1, nbytes)]
+    top = (1 << (width - 8 * (nbytes - 1))) - 1
+    alternatives.append(re.escape(head_of(nbytes)) + b"([\\x00-\\x%02x].{%d})" % (top, nbytes - 1))
+    return b"(?:" + b"|".join(alternatives) + b")"
 
 
 @dataclass(slots=True)
 class _Action:
     name: str
-    widths: tuple[int, ...]
+    #: how many parameters it takes
+    params: int
 
 
 @dataclass(slots=True)
 class _ExactTable:
     table: Table
-    widths: tuple[int, ...]
+    #: how many match fields it has
+    fields: int
     #: action id's varint -> the action, for those the table allows in entries
     actions: dict[bytes, _Action]
     idle_timeout: bool
@@ -131,12 +136,12 @@ class ExactTableWrites:
                 if am is None or scope == _DEFAULT_ONLY:
                     continue
                 aid = varint(action_id)
-                actions[aid] = _Action(am.name, tuple(w for _, w in am.param_order))
+                actions[aid] = _Action(am.name, len(am.param_order))
                 bodies.append(re.escape(_ACTION_ID_TAG) + b"(" + re.escape(aid) + b")" + b"".join(
-                    _value(partial(param_head, pid), (w + 7) // 8) for pid, w in am.param_order))
+                    _value(partial(param_head, pid), w) for pid, w in am.param_order))
             tid = varint(tm.id)
             self._tables[tid] = _ExactTable(
-                tm.table, tuple(w for _, w in tm.exact_fields), actions, tm.supports_idle_timeout
+                tm.table, len(tm.exact_fields), actions, tm.supports_idle_timeout
             )
             action = b""
             if bodies:
@@ -147,7 +152,7 @@ class ExactTableWrites:
                           + rb"([\x00-\x7f])(" + b"|".join(bodies) + b"))?")
             tables.append(
                 re.escape(_TABLE_ID_TAG) + b"(" + re.escape(tid) + b")"
-                + b"".join(_value(partial(exact_match_head, fid), (w + 7) // 8)
+                + b"".join(_value(partial(exact_match_head, fid), w)
                            for fid, w in tm.exact_fields)
                 + action
                 + b"(?:" + re.escape(tag(field_number(_TE.DESCRIPTOR, "idle_timeout_ns"), VARINT))
@@ -165,36 +170,65 @@ class ExactTableWrites:
                 re.DOTALL,
             )
 
-    def apply(self, update: p4runtime_pb2.Update,
-              on_delete: Callable[[TableEntry], None] | None = None) -> bool:
-        """Apply a plain INSERT or DELETE; False to decline (nothing changed).
+    def scan(self, request: bytes,
+             on_delete: Callable[[TableEntry], None] | None = None) -> Iterator[bool]:
+        """Walk a serialized WriteRequest and apply its plain updates, in order.
 
-        ``on_delete`` is told of an entry this removes.
+        Yields once per update: True when it was applied here, False when it
+        was declined with nothing changed (the caller then applies that
+        update, ``request.updates[i]``, through the general path before it
+        asks for the next one, so the order of effects is the request's).
+        Stops early, having yielded for fewer updates than there are, only if
+        the bytes are not a well-formed message; the caller's parse then
+        decides the rest. ``on_delete`` is told of each entry this removes.
         """
+        pos, end = 0, len(request)
+        now = time.monotonic_ns()
+        try:
+            while pos < end:
+                key, pos = read_varint(request, pos)
+                wire = key & 7
+                if wire == LEN:
+                    n, pos = read_varint(request, pos)
+                    start, pos = pos, pos + n
+                    if key == _UPDATES_KEY:
+                        yield pos <= end and self._apply(request, start, pos, now, on_delete)
+                elif wire == VARINT:
+                    pos = read_varint(request, pos)[1]
+                elif wire == _I64:
+                    pos += 8
+                elif wire == _I32:
+                    pos += 4
+                else:  # a group: no WriteRequest field is one
+                    return
+        except IndexError:  # cut short
+            return
+
+    def _apply(self, data: bytes, start: int, end: int, now: int,
+               on_delete: Callable[[TableEntry], None] | None) -> bool:
+        """Apply the plain INSERT or DELETE in ``data[start:end]``; False to decline."""
         if self._regex is None:
             return False
-        m = self._regex.fullmatch(update.SerializeToString())
+        m = self._regex.fullmatch(data, start, end)
         if m is None:
             return False
-        # Each alternative's groups, in order, without those of the others:
-        # type, the entity's and the entry's lengths, the entry, its table id, the match
-        # values, then (action) its two lengths, body, id and parameters,
-        # then (idle timeout) its varint.
-        g = [x for x in m.groups() if x is not None]
+        # Each alternative's groups, in order, without those of the others
+        # (no group matches an empty string): type, the entity's and the
+        # entry's lengths, the entry, its table id, the match values, then
+        # (action) its two lengths, body, id and parameters, then (idle
+        # timeout) its varint. Every value fits its width (the pattern says so).
+        g = tuple(filter(None, m.groups()))
         if varint(len(g[3])) != g[2]:
             # The entry's own length says it ends before the update does:
             # what the pattern took for its last fields belongs to the entity
             # or the update around it. (When it ends there, the entity's
-            # length is right too: the bytes come from the protobuf runtime.)
+            # length is right too: the update's length bounds the match.)
             return False
         t = self._tables[g[4]]
-        n = len(t.widths)
-        key = _uints(g[5:5 + n], t.widths)
-        if key is None:
-            return False
-        rest = g[5 + n:]
+        n = 5 + t.fields
+        key = tuple(map(int.from_bytes, g[5:n]))
         if g[0][0] == _DELETE:
-            if rest:  # an action or a timeout on a DELETE: left to the general path
+            if len(g) > n:  # an action or a timeout on a DELETE: left to the general path
                 return False
             gone = t.table.pop(key, 0)
             if gone is None:
@@ -202,29 +236,28 @@ class ExactTableWrites:
             if on_delete is not None:
                 on_delete(gone)
             return True
-        if len(rest) < 4:
+        if len(g) < n + 4:
             return False  # no action
-        body = rest[2]
-        if len(body) != rest[1][0] or rest[0][0] != rest[1][0] + 2:
+        body = g[n + 2]
+        size = g[n + 1][0]
+        if len(body) != size or g[n][0] != size + 2:
             return False
-        action = t.actions[rest[3]]
-        k = len(action.widths)
-        args = _uints(rest[4:4 + k], action.widths)
-        if args is None:
-            return False
+        action = t.actions[g[n + 3]]
+        k = n + 4 + action.params
+        args = tuple(map(int.from_bytes, g[n + 4:k]))
         ttl = 0
-        if len(rest) > 4 + k:
-            raw = rest[4 + k]
+        if len(g) > k:
+            raw = g[k]
             ttl = self._idle.get(raw, -1)
             if ttl < 0:
-                ttl = _varint_value(raw)
+                ttl = read_varint(raw, 0)[0]
                 if ttl >= _INT64_SIGN:  # a negative timeout: PI's error
                     return False
                 if len(self._idle) < 64:
                     self._idle[raw] = ttl
             if ttl and not t.idle_timeout:
                 return False
-        entry = TableEntry(key, 0, action.name, args, ttl, time.monotonic_ns())
+        entry = TableEntry(key, 0, action.name, args, ttl, now)
         try:
             t.table.insert(entry, checked=True)
         except StateError:  # a duplicate or a full table: the general path says which

@@ -83,6 +83,42 @@ def _write_error_status(results: list[P4RuntimeError | None]) -> status_pb2.Stat
     return status
 
 
+def _received_write(data: bytes) -> tuple[p4runtime_pb2.WriteRequest, bytes]:
+    """A WriteRequest with the bytes it came in (the write fast path reads those)."""
+    return p4runtime_pb2.WriteRequest.FromString(data), data
+
+
+def _add_servicer(servicer: _Servicer, server: grpc.aio.Server) -> None:
+    """Serve P4Runtime's methods from ``servicer``, as the generated code would,
+    except that Write's handler also gets the request's bytes: the write
+    fast path reads those, and serializing the request again would cost
+    about as much as parsing it did.
+    """
+    pb = p4runtime_pb2
+    handlers = {
+        "Write": grpc.unary_unary_rpc_method_handler(
+            servicer.Write, _received_write, pb.WriteResponse.SerializeToString),
+        "Read": grpc.unary_stream_rpc_method_handler(
+            servicer.Read, pb.ReadRequest.FromString, pb.ReadResponse.SerializeToString),
+        "SetForwardingPipelineConfig": grpc.unary_unary_rpc_method_handler(
+            servicer.SetForwardingPipelineConfig,
+            pb.SetForwardingPipelineConfigRequest.FromString,
+            pb.SetForwardingPipelineConfigResponse.SerializeToString),
+        "GetForwardingPipelineConfig": grpc.unary_unary_rpc_method_handler(
+            servicer.GetForwardingPipelineConfig,
+            pb.GetForwardingPipelineConfigRequest.FromString,
+            pb.GetForwardingPipelineConfigResponse.SerializeToString),
+        "StreamChannel": grpc.stream_stream_rpc_method_handler(
+            servicer.StreamChannel, pb.StreamMessageRequest.FromString,
+            pb.StreamMessageResponse.SerializeToString),
+        "Capabilities": grpc.unary_unary_rpc_method_handler(
+            servicer.Capabilities, pb.CapabilitiesRequest.FromString,
+            pb.CapabilitiesResponse.SerializeToString),
+    }
+    service = pb.DESCRIPTOR.services_by_name["P4Runtime"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+
+
 class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
     def __init__(self, server: P4RuntimeServer) -> None:
         self._s = server
@@ -120,13 +156,14 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
 
     # ----- unary RPCs ------------------------------------------------------
 
-    async def Write(self, request, context):
+    async def Write(self, received: tuple[p4runtime_pb2.WriteRequest, bytes], context):
+        request, data = received
         await self._prologue("Write", context)
         await self._check_device(request.device_id, context)
         await self._check_primary(request, context)
         device = await self._configured_device(context)
         try:
-            results = device.write(request)
+            results = device.write(request, data)
         except P4RuntimeError as e:
             await context.abort(grpc_code(e.code), e.message)
         if any(r is not None for r in results):
@@ -295,7 +332,7 @@ class P4RuntimeServer:
                 ("grpc.max_send_message_length", -1),
             ]
         )
-        p4runtime_pb2_grpc.add_P4RuntimeServicer_to_server(_Servicer(self), server)
+        _add_servicer(_Servicer(self), server)
         port = server.add_insecure_port(self.address)
         if port == 0:
             raise OSError(f"cannot listen on {self.address}")

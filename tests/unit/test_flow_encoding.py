@@ -15,7 +15,7 @@ from p4.v1 import p4runtime_pb2
 
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import KEY_FIELDS, FlowKey
-from p4ctl.p4rt.wire import varint, varint_len
+from p4ctl.p4rt.wire import read_varint, varint, varint_len
 from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
 
 SPEC = PipelineSpec.load(BUNDLED)
@@ -121,3 +121,6 @@ def test_varints(n: int) -> None:
     msg = p4runtime_pb2.WriteRequest(device_id=n)  # uint64 field 1: a tag byte, the varint
     assert msg.SerializeToString() == (b"\x08" + varint(n) if n else b"")
     assert len(varint(n)) == varint_len(n)
+    assert read_varint(b"x" + varint(n) + b"y", 1) == (n, 1 + varint_len(n))
+    with pytest.raises(IndexError):
+        read_varint(varint(n)[:-1], 0)

@@ -214,11 +214,94 @@ def test_each_odd_form_answers_as_the_general_path(devices, odd, data) -> None:
     _same_answers(devices, [batch, data.draw(st.lists(updates(odd), min_size=1, max_size=3))])
 
 
+#: top-level fields a WriteRequest's updates may be interleaved with, as a
+#: client or a proxy may send them: its header, in any order, and unknown
+#: fields of every wire type, the updates' own number among them
+AROUND_UPDATES = [
+    tag(1, VARINT) + varint(1),  # device_id
+    tag(3, LEN) + varint(2) + tag(2, VARINT) + varint(9),  # election_id
+    tag(6, LEN) + varint(4) + b"role",
+    tag(5, VARINT) + varint(0),  # atomicity: CONTINUE_ON_ERROR, spelled out
+    tag(100, VARINT) + varint(300),
+    # fixed64 and fixed32, whose bytes read as an update if skipped by the wrong width
+    tag(101, 1) + b"\x0a\x0b\x0c\x0d\x22\x02\x08\x01",
+    tag(102, 5) + b"\x22\x02\x08\x01",
+    tag(103, LEN) + varint(3) + b"abc",
+    tag(4, VARINT) + varint(7),  # the updates' number with another wire type: unknown
+    tag(4, 5) + b"\x22\x02\x08\x01",  # ... that looks like an update inside
+    tag(104, 3) + tag(1, VARINT) + varint(5) + tag(104, 4),  # a group
+]
+
+
+@st.composite
+def raw_requests(draw) -> bytes:
+    """A serialized WriteRequest: updates with other fields between them."""
+    pieces = [tag(4, LEN) + varint(len(u)) + u
+              for u in draw(st.lists(updates(), min_size=1, max_size=8))]
+    for piece in draw(st.lists(st.sampled_from(AROUND_UPDATES), max_size=4)):
+        pieces.insert(draw(st.integers(0, len(pieces))), piece)
+    return b"".join(pieces)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(requests=st.lists(raw_requests(), min_size=1, max_size=3))
+def test_updates_read_from_the_request_as_received(devices, requests) -> None:
+    """The fast path walks the request's own bytes, whatever lies between its updates."""
+    fast, general = devices
+    for mgr in devices:
+        mgr.reset_state()
+    for raw in requests:
+        request = p4runtime_pb2.WriteRequest.FromString(raw)
+        answers = [[None if e is None else (e.code, e.message) for e in mgr.write(request, raw)]
+                   for mgr in devices]
+        assert answers[0] == answers[1]
+    assert _tables(fast) == _tables(general)
+
+
+def _framed(update: p4runtime_pb2.Update) -> bytes:
+    """An update as a WriteRequest field."""
+    raw = update.SerializeToString()
+    return tag(4, LEN) + varint(len(raw)) + raw
+
+
+@pytest.mark.parametrize("piece", AROUND_UPDATES)
+def test_fields_between_updates_are_stepped_over(loop, piece) -> None:
+    mgr = _device(True, loop)
+    assert mgr.pmap is not None
+    exact = ExactTableWrites(mgr.pmap)
+    one, two = (_framed(_flow_update(U.INSERT, i, FlowAction(ActionKind.FORWARD, 1)))
+                for i in (1, 2))
+    group = piece[0] & 7 == 3
+    # a group ends the walk (no WriteRequest field is one): the caller's parse reads the rest
+    assert list(exact.scan(one + piece + two)) == ([True] if group else [True, True])
+
+
+def test_a_request_cut_short_leaves_its_updates_to_the_general_path(loop) -> None:
+    mgr = _device(True, loop)
+    assert mgr.pmap is not None
+    exact = ExactTableWrites(mgr.pmap)
+    one = _flow_update(U.INSERT, 1, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
+    two = _flow_update(U.INSERT, 2, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
+    raw = (tag(4, LEN) + varint(len(one)) + one) + (tag(4, LEN) + varint(len(two)) + two)
+    assert list(exact.scan(raw[:-1])) == [True, False], "the update cut short is declined"
+    past_end = tag(4, LEN) + varint(len(two) + 1) + two
+    assert list(exact.scan(past_end)) == [False], "so is one whose length runs past the end"
+    assert list(exact.scan(tag(4, LEN) + b"\x80")) == [], "a varint cut short ends the walk"
+    assert len(mgr.pmap.tables[FLOW.id].table) == 1
+
+
 def _flow_update(utype: int, i: int, action: FlowAction, ttl: int = 0) -> p4runtime_pb2.Update:
     enc = MAPPING.encoder
     packed = FlowKey(i & 0xFF, 0x0A000000 + i, 0xC0A80001, 6, 1024 + i, 80).packed()
     te = enc.entry(packed, i, action, ttl) if utype == U.INSERT else enc.key_entry(packed)
     return U.FromString(enc.update(utype, te))
+
+
+def _fast(exact: ExactTableWrites, *updates: p4runtime_pb2.Update,
+          on_delete=None) -> list[bool]:
+    """Which of the updates, sent in one request, the fast path applied."""
+    request = p4runtime_pb2.WriteRequest(device_id=1, updates=updates)
+    return list(exact.scan(request.SerializeToString(), on_delete))
 
 
 def test_plain_entries_take_the_fast_path(loop) -> None:
@@ -227,21 +310,23 @@ def test_plain_entries_take_the_fast_path(loop) -> None:
     exact = ExactTableWrites(mgr.pmap)
     deleted = []
     nat = FlowAction(ActionKind.NAT, 3, 0xC0A80063, 0x08080808, 40000, 53)
+    plain = []
     for i, action in enumerate([FlowAction(ActionKind.FORWARD, 1),
                                 FlowAction(ActionKind.DROP), nat]):
-        assert exact.apply(_flow_update(U.INSERT, i, action, 180 * 10**9), deleted.append)
-        assert exact.apply(_flow_update(U.INSERT, 100 + i, action), deleted.append)
+        plain += [_flow_update(U.INSERT, i, action, 180 * 10**9),
+                  _flow_update(U.INSERT, 100 + i, action)]
+    assert _fast(exact, *plain) == [True] * 6
     # values padded to the field's width are plain too (PI accepts them)
     te = p4runtime_pb2.TableEntry(table_id=PORT_VRF.id)
     te.match.add(field_id=1).exact.value = b"\x00\x07"
     te.action.action.action_id = P4INFO.actions["FlowIngress.set_vrf"].id
     te.action.action.params.add(param_id=1, value=b"\x00\x05")
-    assert exact.apply(U(type=U.INSERT, entity=p4runtime_pb2.Entity(table_entry=te)))
-    assert not exact.apply(U(type=U.INSERT, entity=p4runtime_pb2.Entity(table_entry=te))), \
+    padded = U(type=U.INSERT, entity=p4runtime_pb2.Entity(table_entry=te))
+    assert _fast(exact, padded, padded) == [True, False], \
         "a duplicate is left to the general path"
-    assert exact.apply(_flow_update(U.DELETE, 1, FlowAction(ActionKind.DROP)), deleted.append)
+    delete = _flow_update(U.DELETE, 1, FlowAction(ActionKind.DROP))
+    assert _fast(exact, delete, delete, on_delete=deleted.append) == [True, False]
     assert [e.key[1] for e in deleted] == [0x0A000001]
-    assert not exact.apply(_flow_update(U.DELETE, 1, FlowAction(ActionKind.DROP)))
     assert len(mgr.pmap.tables[FLOW.id].table) == 5
 
 
@@ -254,5 +339,5 @@ def test_fields_around_the_entry_are_not_read_as_its_own(loop) -> None:
     entity = tag(2, LEN) + varint(len(te)) + te + tag(9, VARINT) + varint(5)
     update = U.FromString(tag(1, VARINT) + varint(U.INSERT)
                           + tag(2, LEN) + varint(len(entity)) + entity)
-    assert not exact.apply(update)
+    assert _fast(exact, update) == [False]
     assert len(mgr.pmap.tables[FLOW.id].table) == 0
