@@ -22,13 +22,15 @@ from google.protobuf.descriptor import Descriptor
 from p4.v1 import p4runtime_pb2
 
 __all__ = [
-    "LEN", "VARINT", "exact_match_head", "field_number", "len_field", "param_head", "read_varint",
-    "tag", "varint", "varint_field", "varint_len",
+    "I32", "I64", "LEN", "VARINT", "exact_match_head", "field_number", "len_field", "param_head",
+    "read_varint", "split_field", "tag", "varint", "varint_field", "varint_len",
 ]
 
 #: wire types
 VARINT = 0
+I64 = 1
 LEN = 2
+I32 = 5
 
 _ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 
@@ -55,6 +57,55 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, pos
         shift += 7
+
+
+def split_field(data: bytes, number: int) -> tuple[bytes, list[tuple[int, int]]] | None:
+    """A serialized message's occurrences of one length-delimited field, set apart.
+
+    Returns the other fields' bytes, joined in their order (the same message
+    without that field), and each occurrence's value as a span ``(start,
+    end)`` of ``data``. None if the bytes cannot be walked (cut short, a
+    group, a length past the end): the caller then parses them whole and
+    gets the parser's error.
+    """
+    wanted = number << 3 | LEN
+    rest: list[bytes] = []
+    spans: list[tuple[int, int]] = []
+    pos, end = 0, len(data)
+    try:
+        while pos < end:
+            first = pos
+            key = data[pos]
+            if key < 0x80:  # most tags and lengths take a byte: no call for those
+                pos += 1
+            else:
+                key, pos = read_varint(data, pos)
+            wire = key & 7
+            if wire == LEN:
+                n = data[pos]
+                if n < 0x80:
+                    pos += 1
+                else:
+                    n, pos = read_varint(data, pos)
+                if key == wanted:
+                    spans.append((pos, pos + n))
+                    pos += n
+                    continue
+                pos += n
+            elif wire == VARINT:
+                pos = read_varint(data, pos)[1]
+            elif wire == I64:
+                pos += 8
+            elif wire == I32:
+                pos += 4
+            else:
+                return None
+            rest.append(data[first:pos])
+    except IndexError:
+        return None
+    if pos != end:
+        return None
+    return b"".join(rest), spans
 
 
 def varint_len(n: int) -> int:

@@ -28,12 +28,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from google.protobuf.message import DecodeError
 from p4.config.v1 import p4info_pb2
 from p4.v1 import p4runtime_pb2
 
 from p4ctl.switch.codec import Code, P4RuntimeError, bytes_to_int, int_to_bytes
 from p4ctl.switch.digests import DigestEngine
-from p4ctl.switch.exact_writes import ExactTableWrites
+from p4ctl.switch.exact_writes import ExactTableWrites, Plain
 from p4ctl.switch.idle import IdleMonitor, time_since_last_hit_ns
 from p4ctl.switch.p4info_map import (
     PREFIX_ACTION,
@@ -57,6 +58,7 @@ from p4ctl.switch.state import (
     TableFullError,
 )
 from p4ctl.switch.table_codec import action_to_proto, build_action_args, build_key, key_to_proto
+from p4ctl.switch.write_request import ReceivedWrite
 
 log = logging.getLogger(__name__)
 
@@ -384,29 +386,40 @@ class DeviceMgr:
 
     # ----- Write ----------------------------------------------------------------
 
-    def write(self, request: p4runtime_pb2.WriteRequest,
-              serialized: bytes | None = None) -> list[P4RuntimeError | None]:
+    def write(
+        self, request: p4runtime_pb2.WriteRequest | ReceivedWrite
+    ) -> list[P4RuntimeError | None]:
         """Apply every update; one error (or None) per update, in order.
 
-        ``serialized``: the request's bytes as received, if the caller has
-        them (the fast path reads plain updates from bytes; without them the
-        request is serialized once).
+        A :class:`ReceivedWrite` (the request's bytes as they came) spares
+        parsing the updates the fast path reads from those bytes.
         """
-        if request.atomicity != p4runtime_pb2.WriteRequest.CONTINUE_ON_ERROR:
+        received = request if isinstance(request, ReceivedWrite) else ReceivedWrite.of(request)
+        if received.header.atomicity != p4runtime_pb2.WriteRequest.CONTINUE_ON_ERROR:
             raise P4RuntimeError(
                 Code.UNIMPLEMENTED, "Support for atomic write modes has not been implemented yet"
             )
-        updates = request.updates
-        results: list[P4RuntimeError | None] = []
-        fast: Iterator[bool] = iter(())
-        if self.fast_writes and self._config is not None:
-            if serialized is None:
-                serialized = request.SerializeToString()
-            fast = self._config.exact_writes.scan(serialized, self._forget)
-        for i in range(len(updates)):
+        plain: list[Plain | None] | None = None
+        if self.fast_writes and self._config is not None and received.spans is not None:
+            read, data = self._config.exact_writes.read, received.data
+            plain = [read(data, start, end) for start, end in received.spans]
+        if plain is None or None in plain:
+            # Some update takes the general path: parse the whole request
+            # before applying any of it, so a malformed one changes nothing.
             try:
-                if not next(fast, False):
-                    self._write_one(updates[i])
+                received.parse()
+            except DecodeError as e:
+                raise P4RuntimeError(
+                    Code.INVALID_ARGUMENT, f"cannot parse the WriteRequest: {e}"
+                ) from None
+        now = time.monotonic_ns()
+        apply = ExactTableWrites.apply
+        results: list[P4RuntimeError | None] = []
+        for i in range(len(received)):
+            try:
+                update = plain[i] if plain is not None else None
+                if update is None or not apply(update, now, self._forget):
+                    self._write_one(received.update(i))
                 results.append(None)
             except P4RuntimeError as e:
                 results.append(e)

@@ -34,8 +34,7 @@ decides an error, and a client sees the same answers with or without it
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -55,7 +54,7 @@ from p4ctl.p4rt.wire import (
 from p4ctl.switch.p4info_map import P4InfoMap, TableMap
 from p4ctl.switch.state import StateError, Table, TableEntry
 
-__all__ = ["ExactTableWrites"]
+__all__ = ["ExactTableWrites", "Plain"]
 
 _DEFAULT_ONLY = p4info_pb2.ActionRef.DEFAULT_ONLY
 _INSERT = p4runtime_pb2.Update.INSERT
@@ -64,13 +63,12 @@ _TE = p4runtime_pb2.TableEntry
 _TABLE_ID_TAG = tag(field_number(_TE.DESCRIPTOR, "table_id"), VARINT)
 _ACTION_ID_TAG = tag(field_number(p4runtime_pb2.Action.DESCRIPTOR, "action_id"), VARINT)
 _INT64_SIGN = 1 << 63
-#: an update's tag in a WriteRequest, as a number
-_UPDATES_KEY = field_number(p4runtime_pb2.WriteRequest.DESCRIPTOR, "updates") << 3 | LEN
-#: the fixed-width wire types, skipped over
-_I64, _I32 = 1, 5
 
 #: a length of one or two varint bytes (longer entries take the general path)
 _LENGTH = rb"([\x80-\xff]?[\x00-\x7f])"
+#: the longest entry the fast path reads, and the lengths up to its entity's, as varints
+_MAX_ENTRY = 1000
+_LENGTHS = [varint(n) for n in range(_MAX_ENTRY + 4)]
 #: a varint of up to ten bytes
 _VARINT = rb"([\x80-\xff]{0,9}[\x00-\x7f])"
 
@@ -103,6 +101,11 @@ class _ExactTable:
     #: action id's varint -> the action, for those the table allows in entries
     actions: dict[bytes, _Action]
     idle_timeout: bool
+
+
+#: a plain update as read: the table, the key, the action (None for a DELETE),
+#: its arguments and its idle timeout
+Plain = tuple[_ExactTable, tuple[int, ...], _Action | None, tuple[int, ...], int]
 
 
 def _eligible(tm: TableMap) -> bool:
@@ -170,78 +173,46 @@ class ExactTableWrites:
                 re.DOTALL,
             )
 
-    def scan(self, request: bytes,
-             on_delete: Callable[[TableEntry], None] | None = None) -> Iterator[bool]:
-        """Walk a serialized WriteRequest and apply its plain updates, in order.
+    def read(self, data: bytes, start: int, end: int) -> Plain | None:
+        """The plain INSERT or DELETE serialized in ``data[start:end]``, or None.
 
-        Yields once per update: True when it was applied here, False when it
-        was declined with nothing changed (the caller then applies that
-        update, ``request.updates[i]``, through the general path before it
-        asks for the next one, so the order of effects is the request's).
-        Stops early, having yielded for fewer updates than there are, only if
-        the bytes are not a well-formed message; the caller's parse then
-        decides the rest. ``on_delete`` is told of each entry this removes.
+        Only reads: a result means the bytes are a well-formed Update, every
+        length in them checked, whose fields the protobuf runtime would read
+        as these.
         """
-        pos, end = 0, len(request)
-        now = time.monotonic_ns()
-        try:
-            while pos < end:
-                key, pos = read_varint(request, pos)
-                wire = key & 7
-                if wire == LEN:
-                    n, pos = read_varint(request, pos)
-                    start, pos = pos, pos + n
-                    if key == _UPDATES_KEY:
-                        yield pos <= end and self._apply(request, start, pos, now, on_delete)
-                elif wire == VARINT:
-                    pos = read_varint(request, pos)[1]
-                elif wire == _I64:
-                    pos += 8
-                elif wire == _I32:
-                    pos += 4
-                else:  # a group: no WriteRequest field is one
-                    return
-        except IndexError:  # cut short
-            return
-
-    def _apply(self, data: bytes, start: int, end: int, now: int,
-               on_delete: Callable[[TableEntry], None] | None) -> bool:
-        """Apply the plain INSERT or DELETE in ``data[start:end]``; False to decline."""
         if self._regex is None:
-            return False
+            return None
         m = self._regex.fullmatch(data, start, end)
         if m is None:
-            return False
+            return None
         # Each alternative's groups, in order, without those of the others
         # (no group matches an empty string): type, the entity's and the
         # entry's lengths, the entry, its table id, the match values, then
         # (action) its two lengths, body, id and parameters, then (idle
         # timeout) its varint. Every value fits its width (the pattern says so).
         g = tuple(filter(None, m.groups()))
-        if varint(len(g[3])) != g[2]:
-            # The entry's own length says it ends before the update does:
-            # what the pattern took for its last fields belongs to the entity
-            # or the update around it. (When it ends there, the entity's
-            # length is right too: the update's length bounds the match.)
-            return False
+        size = len(g[3])
+        if (size > _MAX_ENTRY or g[2] != _LENGTHS[size]
+                or g[1] != _LENGTHS[1 + len(g[2]) + size]):
+            # The entry's or the entity's own length says it ends before the
+            # update does: what the pattern took for its last fields belongs
+            # to what is around it (or the bytes are not a message at all).
+            # (Or a varint is longer than it needs to be, which the protobuf
+            # runtime accepts: the general path reads that.)
+            return None
         t = self._tables[g[4]]
         n = 5 + t.fields
         key = tuple(map(int.from_bytes, g[5:n]))
         if g[0][0] == _DELETE:
             if len(g) > n:  # an action or a timeout on a DELETE: left to the general path
-                return False
-            gone = t.table.pop(key, 0)
-            if gone is None:
-                return False
-            if on_delete is not None:
-                on_delete(gone)
-            return True
+                return None
+            return t, key, None, (), 0
         if len(g) < n + 4:
-            return False  # no action
+            return None  # no action
         body = g[n + 2]
         size = g[n + 1][0]
         if len(body) != size or g[n][0] != size + 2:
-            return False
+            return None
         action = t.actions[g[n + 3]]
         k = n + 4 + action.params
         args = tuple(map(int.from_bytes, g[n + 4:k]))
@@ -252,14 +223,31 @@ class ExactTableWrites:
             if ttl < 0:
                 ttl = read_varint(raw, 0)[0]
                 if ttl >= _INT64_SIGN:  # a negative timeout: PI's error
-                    return False
+                    return None
                 if len(self._idle) < 64:
                     self._idle[raw] = ttl
             if ttl and not t.idle_timeout:
+                return None
+        return t, key, action, args, ttl
+
+    @staticmethod
+    def apply(update: Plain, now_ns: int,
+              on_delete: Callable[[TableEntry], None] | None = None) -> bool:
+        """Apply an update :meth:`read` returned; False to decline (nothing changed).
+
+        ``now_ns``: the new entry's last hit. ``on_delete`` is told of an
+        entry this removes.
+        """
+        t, key, action, args, ttl = update
+        if action is None:
+            gone = t.table.pop(key, 0)
+            if gone is None:
                 return False
-        entry = TableEntry(key, 0, action.name, args, ttl, now)
+            if on_delete is not None:
+                on_delete(gone)
+            return True
         try:
-            t.table.insert(entry, checked=True)
+            t.table.insert(TableEntry(key, 0, action.name, args, ttl, now_ns), checked=True)
         except StateError:  # a duplicate or a full table: the general path says which
             return False
         return True

@@ -35,12 +35,14 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
 
 from p4ctl.switch.arbitration import Arbiter, Connection, _Close, role_key, uint128
 from p4ctl.switch.codec import Code, P4RuntimeError
 from p4ctl.switch.device_mgr import DeviceMgr
+from p4ctl.switch.write_request import ReceivedWrite
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +85,16 @@ def _write_error_status(results: list[P4RuntimeError | None]) -> status_pb2.Stat
     return status
 
 
-def _received_write(data: bytes) -> tuple[p4runtime_pb2.WriteRequest, bytes]:
-    """A WriteRequest with the bytes it came in (the write fast path reads those)."""
-    return p4runtime_pb2.WriteRequest.FromString(data), data
-
-
 def _add_servicer(servicer: _Servicer, server: grpc.aio.Server) -> None:
     """Serve P4Runtime's methods from ``servicer``, as the generated code would,
-    except that Write's handler also gets the request's bytes: the write
-    fast path reads those, and serializing the request again would cost
-    about as much as parsing it did.
+    except that Write's handler gets the request's bytes: the write fast
+    path reads plain updates from them without parsing them
+    (:class:`ReceivedWrite`).
     """
     pb = p4runtime_pb2
     handlers = {
         "Write": grpc.unary_unary_rpc_method_handler(
-            servicer.Write, _received_write, pb.WriteResponse.SerializeToString),
+            servicer.Write, None, pb.WriteResponse.SerializeToString),
         "Read": grpc.unary_stream_rpc_method_handler(
             servicer.Read, pb.ReadRequest.FromString, pb.ReadResponse.SerializeToString),
         "SetForwardingPipelineConfig": grpc.unary_unary_rpc_method_handler(
@@ -156,14 +153,19 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
 
     # ----- unary RPCs ------------------------------------------------------
 
-    async def Write(self, received: tuple[p4runtime_pb2.WriteRequest, bytes], context):
-        request, data = received
+    async def Write(self, data: bytes, context):
+        try:
+            received = ReceivedWrite(data)
+        except DecodeError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"cannot parse the WriteRequest: {e}")
+        request = received.header
         await self._prologue("Write", context)
         await self._check_device(request.device_id, context)
         await self._check_primary(request, context)
         device = await self._configured_device(context)
         try:
-            results = device.write(request, data)
+            results = device.write(received)
         except P4RuntimeError as e:
             await context.abort(grpc_code(e.code), e.message)
         if any(r is not None for r in results):

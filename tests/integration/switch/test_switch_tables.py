@@ -9,6 +9,7 @@ from p4.v1 import p4runtime_pb2 as p4r
 from switch_helpers import (
     ACL,
     DELETE,
+    DEVICE_ID,
     DROP,
     FORWARD,
     INSERT,
@@ -29,6 +30,8 @@ from switch_helpers import (
     update,
     write_errors,
 )
+
+from p4ctl.p4rt.wire import field_number, len_field, varint_field
 
 
 async def one_error(c: Client, upd: p4r.Update) -> p4r.Error:
@@ -95,6 +98,23 @@ async def test_only_continue_on_error_batches(c: Client) -> None:
         e = await rpc_error(c.write(ins(l2_entry(1)), atomicity=atomicity))
         assert e.code() == grpc.StatusCode.UNIMPLEMENTED
     assert await c.read_tables(L2) == []
+
+
+async def test_a_request_that_does_not_parse_changes_nothing(c: Client) -> None:
+    """Refused whole, as when the gRPC layer parsed requests: even its plain first update."""
+    request = p4r.WriteRequest(device_id=DEVICE_ID, updates=[ins(l2_entry(1))])
+    request.election_id.low = 1
+    data = request.SerializeToString()
+    updates = field_number(p4r.WriteRequest.DESCRIPTOR, "updates")
+    not_an_entity = varint_field(1, p4r.Update.INSERT) + len_field(2, b"\x12")
+    write = c.channel.unary_unary("/p4.v1.P4Runtime/Write")  # bytes in, bytes out
+    for raw in (data + len_field(updates, not_an_entity), data[:-1]):
+        e = await rpc_error(write(raw))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "cannot parse the WriteRequest" in e.details()
+    assert await c.read_tables(L2) == []
+    await write(data)
+    assert len(await c.read_tables(L2)) == 1
 
 
 @pytest.mark.parametrize("table_id", [0, 12345, 0x02000099, FORWARD])

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from p4.v1 import p4runtime_pb2
@@ -24,8 +25,10 @@ from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import FlowKey
 from p4ctl.p4rt.wire import LEN, VARINT, tag, varint
 from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
+from p4ctl.switch.codec import Code, P4RuntimeError
 from p4ctl.switch.device_mgr import DeviceMgr
 from p4ctl.switch.exact_writes import ExactTableWrites
+from p4ctl.switch.write_request import ReceivedWrite
 
 U = p4runtime_pb2.Update
 SPEC = PipelineSpec.load(BUNDLED)
@@ -246,21 +249,27 @@ def raw_requests(draw) -> bytes:
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(requests=st.lists(raw_requests(), min_size=1, max_size=3))
 def test_updates_read_from_the_request_as_received(devices, requests) -> None:
-    """The fast path walks the request's own bytes, whatever lies between its updates."""
+    """The fast path reads the request's own bytes, whatever lies between its updates."""
     fast, general = devices
     for mgr in devices:
         mgr.reset_state()
     for raw in requests:
-        request = p4runtime_pb2.WriteRequest.FromString(raw)
-        answers = [[None if e is None else (e.code, e.message) for e in mgr.write(request, raw)]
-                   for mgr in devices]
+        parsed = p4runtime_pb2.WriteRequest.FromString(raw)
+        received = ReceivedWrite(raw)
+        assert len(received) == len(parsed.updates)
+        assert [received.update(i) for i in range(len(received))] == list(parsed.updates)
+        if received.spans is not None:  # else parsed whole (a group in it)
+            del parsed.updates[:]
+            assert received.header == parsed
+        answers = [[None if e is None else (e.code, e.message)
+                    for e in mgr.write(ReceivedWrite(raw))] for mgr in devices]
         assert answers[0] == answers[1]
     assert _tables(fast) == _tables(general)
 
 
-def _framed(update: p4runtime_pb2.Update) -> bytes:
+def _framed(update: p4runtime_pb2.Update | bytes) -> bytes:
     """An update as a WriteRequest field."""
-    raw = update.SerializeToString()
+    raw = update if isinstance(update, bytes) else update.SerializeToString()
     return tag(4, LEN) + varint(len(raw)) + raw
 
 
@@ -271,23 +280,42 @@ def test_fields_between_updates_are_stepped_over(loop, piece) -> None:
     exact = ExactTableWrites(mgr.pmap)
     one, two = (_framed(_flow_update(U.INSERT, i, FlowAction(ActionKind.FORWARD, 1)))
                 for i in (1, 2))
-    group = piece[0] & 7 == 3
-    # a group ends the walk (no WriteRequest field is one): the caller's parse reads the rest
-    assert list(exact.scan(one + piece + two)) == ([True] if group else [True, True])
+    received = ReceivedWrite(one + piece + two)
+    if piece[0] & 7 == 3:
+        # a group is not walked over (no WriteRequest field is one): the request is parsed
+        assert received.spans is None
+    else:
+        assert received.spans is not None
+        assert [exact.read(received.data, *span) is not None
+                for span in received.spans] == [True, True]
+    assert mgr.write(received) == [None, None]
+    assert len(mgr.pmap.tables[FLOW.id].table) == 2
 
 
-def test_a_request_cut_short_leaves_its_updates_to_the_general_path(loop) -> None:
+def test_a_malformed_request_changes_nothing(loop) -> None:
     mgr = _device(True, loop)
     assert mgr.pmap is not None
-    exact = ExactTableWrites(mgr.pmap)
-    one = _flow_update(U.INSERT, 1, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
-    two = _flow_update(U.INSERT, 2, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
-    raw = (tag(4, LEN) + varint(len(one)) + one) + (tag(4, LEN) + varint(len(two)) + two)
-    assert list(exact.scan(raw[:-1])) == [True, False], "the update cut short is declined"
-    past_end = tag(4, LEN) + varint(len(two) + 1) + two
-    assert list(exact.scan(past_end)) == [False], "so is one whose length runs past the end"
-    assert list(exact.scan(tag(4, LEN) + b"\x80")) == [], "a varint cut short ends the walk"
-    assert len(mgr.pmap.tables[FLOW.id].table) == 1
+    one, two = (_flow_update(U.INSERT, i, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
+                for i in (1, 2))
+    for cut in (_framed(one) + _framed(two)[:-1],  # the last update cut short
+                _framed(one) + tag(4, LEN) + varint(len(two) + 1) + two,  # a length past the end
+                _framed(one) + tag(4, LEN) + b"\x80"):  # a varint cut short
+        with pytest.raises(DecodeError):
+            ReceivedWrite(cut)
+    # The fields around the updates walk, the first update is plain, the second is no message:
+    # nothing is applied, as when the whole request failed to parse.
+    not_a_message = tag(1, VARINT) + varint(U.INSERT) + tag(2, LEN) + varint(5) + b"\x12"
+    # An entity one byte shorter than the entry it holds: the pattern would
+    # match it, were the entity's length not checked.
+    entity = U.FromString(two).entity.table_entry.SerializeToString()
+    entity = tag(2, LEN) + varint(len(entity)) + entity
+    short_entity = (tag(1, VARINT) + varint(U.INSERT)
+                    + tag(2, LEN) + varint(len(entity) - 1) + entity)
+    for bad in (not_a_message, short_entity):
+        with pytest.raises(P4RuntimeError) as e:
+            mgr.write(ReceivedWrite(_framed(one) + _framed(bad)))
+        assert e.value.code == Code.INVALID_ARGUMENT
+        assert len(mgr.pmap.tables[FLOW.id].table) == 0
 
 
 def _flow_update(utype: int, i: int, action: FlowAction, ttl: int = 0) -> p4runtime_pb2.Update:
@@ -300,8 +328,13 @@ def _flow_update(utype: int, i: int, action: FlowAction, ttl: int = 0) -> p4runt
 def _fast(exact: ExactTableWrites, *updates: p4runtime_pb2.Update,
           on_delete=None) -> list[bool]:
     """Which of the updates, sent in one request, the fast path applied."""
-    request = p4runtime_pb2.WriteRequest(device_id=1, updates=updates)
-    return list(exact.scan(request.SerializeToString(), on_delete))
+    received = ReceivedWrite.of(p4runtime_pb2.WriteRequest(device_id=1, updates=updates))
+    assert received.spans is not None
+    out = []
+    for span in received.spans:
+        plain = exact.read(received.data, *span)
+        out.append(plain is not None and exact.apply(plain, 0, on_delete))
+    return out
 
 
 def test_plain_entries_take_the_fast_path(loop) -> None:
