@@ -8,20 +8,20 @@ thirty-odd fields through the protobuf runtime, which makes a Python object
 for every sub-message it touches: that, not the checks, was most of the
 cost of a write.
 
-Here the request is read as bytes, as it arrived (or serialized once, for
-a caller that only has the message): a short walk over its top-level
-fields finds each update, and one regular expression, compiled per pipeline
-from its P4Info, matches the update's bytes. It only accepts the plain
-form: an INSERT or DELETE of a table entry in a direct, mutable, all-exact
-table, its match fields in P4Info order, for an INSERT an action the table
-allows in entries with its parameters in P4Info order, and an optional idle
-timeout; no priority, default-entry flag, metadata, direct resources or
-unknown fields. Every piece of framing (tags, ids, lengths) is spelled out
-for each possible value length, from the same pieces the controller splices
-its entries from (``p4ctl.p4rt.wire``), so a match reads each value from
-where the protobuf parser would; a value as long as its field's bytes has
-its first byte bounded, so a match also fits the field's width. The lengths
-that enclose a variable part are checked after the match.
+Here each update is read from the request's bytes, as they arrived
+(:class:`p4ctl.switch.write_request.ReceivedWrite` gives their spans), by
+one regular expression compiled per pipeline from its P4Info. It only
+accepts the plain form: an INSERT or DELETE of a table entry in a direct,
+mutable, all-exact table, its match fields in P4Info order, for an INSERT
+an action the table allows in entries with its parameters in P4Info order,
+and an optional idle timeout; no priority, default-entry flag, metadata,
+direct resources or unknown fields. Every piece of framing (tags, ids,
+lengths) is spelled out for each possible value length, from the same
+pieces the controller splices its entries from (``p4ctl.p4rt.wire``), so a
+match reads each value from where the protobuf parser would; a value as
+long as its field's bytes has its first byte bounded, so a match also fits
+the field's width. The lengths that enclose a variable part are checked
+after the match.
 
 Anything else (another order, another kind of entity, a value wider than its
 field, an action the table does not allow, a duplicate or missing entry, a
