@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 from google.rpc import status_pb2
 from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
 
@@ -85,35 +86,30 @@ def _write_error_status(results: list[P4RuntimeError | None]) -> status_pb2.Stat
     return status
 
 
+#: the gRPC handler for each kind of method: (client streams, server streams) -> maker
+_HANDLER_KINDS = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
 def _add_servicer(servicer: _Servicer, server: grpc.aio.Server) -> None:
     """Serve P4Runtime's methods from ``servicer``, as the generated code would,
     except that Write's handler gets the request's bytes: the write fast
     path reads plain updates from them without parsing them
     (:class:`ReceivedWrite`).
     """
-    pb = p4runtime_pb2
-    handlers = {
-        "Write": grpc.unary_unary_rpc_method_handler(
-            servicer.Write, None, pb.WriteResponse.SerializeToString),
-        "Read": grpc.unary_stream_rpc_method_handler(
-            servicer.Read, pb.ReadRequest.FromString, pb.ReadResponse.SerializeToString),
-        "SetForwardingPipelineConfig": grpc.unary_unary_rpc_method_handler(
-            servicer.SetForwardingPipelineConfig,
-            pb.SetForwardingPipelineConfigRequest.FromString,
-            pb.SetForwardingPipelineConfigResponse.SerializeToString),
-        "GetForwardingPipelineConfig": grpc.unary_unary_rpc_method_handler(
-            servicer.GetForwardingPipelineConfig,
-            pb.GetForwardingPipelineConfigRequest.FromString,
-            pb.GetForwardingPipelineConfigResponse.SerializeToString),
-        "StreamChannel": grpc.stream_stream_rpc_method_handler(
-            servicer.StreamChannel, pb.StreamMessageRequest.FromString,
-            pb.StreamMessageResponse.SerializeToString),
-        "Capabilities": grpc.unary_unary_rpc_method_handler(
-            servicer.Capabilities, pb.CapabilitiesRequest.FromString,
-            pb.CapabilitiesResponse.SerializeToString),
-    }
-    service = pb.DESCRIPTOR.services_by_name["P4Runtime"].full_name
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    service = p4runtime_pb2.DESCRIPTOR.services_by_name["P4Runtime"]
+    handlers = {}
+    for method in service.methods:
+        make = _HANDLER_KINDS[method.client_streaming, method.server_streaming]
+        parse = None if method.name == "Write" else GetMessageClass(method.input_type).FromString
+        handlers[method.name] = make(getattr(servicer, method.name), parse,
+                                     GetMessageClass(method.output_type).SerializeToString)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),))
 
 
 class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
