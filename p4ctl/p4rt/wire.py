@@ -87,11 +87,10 @@ def split_field(data: bytes, number: int) -> tuple[bytes, list[tuple[int, int]]]
                     pos += 1
                 else:
                     n, pos = read_varint(data, pos)
+                start, pos = pos, pos + n
                 if key == wanted:
-                    spans.append((pos, pos + n))
-                    pos += n
+                    spans.append((start, pos))
                     continue
-                pos += n
             elif wire == VARINT:
                 pos = read_varint(data, pos)[1]
             elif wire == I64:

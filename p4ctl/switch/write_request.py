@@ -43,11 +43,8 @@ class ReceivedWrite:
     @classmethod
     def of(cls, request: p4runtime_pb2.WriteRequest) -> ReceivedWrite:
         """A request held as a message (an in-process caller's)."""
-        received = cls.__new__(cls)
-        received.data = request.SerializeToString()
-        received._request = received.header = request
-        split = split_field(received.data, _UPDATES)
-        received.spans = None if split is None else split[1]
+        received = cls(request.SerializeToString())
+        received._request = request
         return received
 
     def parse(self) -> p4runtime_pb2.WriteRequest:
