@@ -20,8 +20,10 @@ lengths) is spelled out for each possible value length, from the same
 pieces the controller splices its entries from (``p4ctl.p4rt.wire``), so a
 match reads each value from where the protobuf parser would; a value as
 long as its field's bytes has its first byte bounded, so a match also fits
-the field's width. The lengths that enclose a variable part are checked
-after the match.
+the field's width. Each value has one group, and each table and action
+groups of its own, so the group that closed last says what was read
+(``_Shape``) and the values are taken by slicing ``Match.groups()``. The
+lengths that enclose a variable part are checked after the match.
 
 Anything else (another order, another kind of entity, a value wider than its
 field, an action the table does not allow, a duplicate or missing entry, a
@@ -33,6 +35,7 @@ decides an error, and a client sees the same answers with or without it
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +55,7 @@ from p4ctl.p4rt.wire import (
     varint,
 )
 from p4ctl.switch.p4info_map import P4InfoMap, TableMap
-from p4ctl.switch.state import StateError, Table, TableEntry
+from p4ctl.switch.state import Table, TableEntry
 
 __all__ = ["ExactTableWrites", "Plain"]
 
@@ -62,28 +65,34 @@ _DELETE = p4runtime_pb2.Update.DELETE
 _TE = p4runtime_pb2.TableEntry
 _TABLE_ID_TAG = tag(field_number(_TE.DESCRIPTOR, "table_id"), VARINT)
 _ACTION_ID_TAG = tag(field_number(p4runtime_pb2.Action.DESCRIPTOR, "action_id"), VARINT)
-_INT64_SIGN = 1 << 63
+_DELETE_BYTE = varint(_DELETE)
 
 #: a length of one or two varint bytes (longer entries take the general path)
 _LENGTH = rb"([\x80-\xff]?[\x00-\x7f])"
 #: the longest entry the fast path reads, and the lengths up to its entity's, as varints
 _MAX_ENTRY = 1000
 _LENGTHS = [varint(n) for n in range(_MAX_ENTRY + 4)]
-#: a varint of up to ten bytes
-_VARINT = rb"([\x80-\xff]{0,9}[\x00-\x7f])"
+#: a varint of up to nine bytes: a timeout below 2**63 (a negative one takes ten)
+_TIMEOUT = rb"([\x80-\xff]{0,8}[\x00-\x7f])"
+#: one byte of a TableAction's or an Action's length (longer actions take the general path)
+_SHORT = rb"[\x00-\x7f]"
 
 
 def _value(head_of: Callable[[int], bytes], width: int) -> bytes:
-    """One capture group for a value of 1 to its bytes' length, each length with its framing.
+    """A value of 1 to its bytes' length with its framing, the value alone in one group.
 
-    A value as long as its bytes may still be wider than ``width`` bits: the
-    pattern bounds its first byte, so a matched value always fits.
+    The framing is one alternative per length; the group then takes as many
+    bytes as the framing just matched announced (each of its alternatives
+    looks behind for its own framing). A value as long as its bytes may
+    still be wider than ``width`` bits: the pattern bounds its first byte,
+    so a matched value always fits.
     """
     nbytes = (width + 7) // 8
-    alternatives = [re.escape(head_of(n)) + b"(.{%d})" % n for n in range(1, nbytes)]
+    heads = [re.escape(head_of(n)) for n in range(1, nbytes + 1)]
     top = (1 << (width - 8 * (nbytes - 1))) - 1
-    alternatives.append(re.escape(head_of(nbytes)) + b"([\\x00-\\x%02x].{%d})" % (top, nbytes - 1))
-    return b"(?:" + b"|".join(alternatives) + b")"
+    values = [b"(?<=%s).{%d}" % (head, n) for n, head in enumerate(heads[:-1], 1)]
+    values.append(b"(?<=%s)[\\x00-\\x%02x].{%d}" % (heads[-1], top, nbytes - 1))
+    return b"(?:" + b"|".join(heads) + b")(" + b"|".join(values) + b")"
 
 
 @dataclass(slots=True)
@@ -98,9 +107,24 @@ class _ExactTable:
     table: Table
     #: how many match fields it has
     fields: int
-    #: action id's varint -> the action, for those the table allows in entries
-    actions: dict[bytes, _Action]
-    idle_timeout: bool
+
+
+@dataclass(slots=True, frozen=True)
+class _Shape:
+    """What a match read, known from its last group (``Match.lastindex``).
+
+    Every table has its own key groups, and every action of it its own id,
+    parameter and timeout groups, so the group that closed last says which
+    table, which action (or none) and whether a timeout was there. Indexes
+    are into ``Match.groups()``; ``action_id`` is a group number.
+    """
+
+    table: _ExactTable
+    keys: slice
+    action: _Action | None
+    action_id: int
+    params: slice
+    timeout: int = -1
 
 
 #: a plain update as read: the table, the key, the action (None for a DELETE),
@@ -109,57 +133,77 @@ Plain = tuple[_ExactTable, tuple[int, ...], _Action | None, tuple[int, ...], int
 
 
 def _eligible(tm: TableMap) -> bool:
-    """Direct, all-exact, and writable by the control plane."""
+    """Direct, all-exact with a key, and writable by the control plane."""
     return (
-        tm.exact_fields is not None
+        bool(tm.exact_fields)
         and not tm.requires_priority
         and tm.implementation_id == 0
         and not tm.is_const
         and not tm.table.has_const_entries
+        and tm.table.is_exact
     )
+
+
+class _Groups:
+    """Numbers capture groups as a pattern is written, left to right."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def take(self, pattern: bytes) -> int:
+        """The number of the last group ``pattern`` opens (which must open at least one)."""
+        self.count += re.compile(pattern, re.DOTALL).groups
+        return self.count
 
 
 class ExactTableWrites:
     """The fast path for one pipeline's all-exact tables."""
 
-    __slots__ = ("_idle", "_regex", "_tables")
+    __slots__ = ("_idle", "_regex", "_shapes")
 
     def __init__(self, pmap: P4InfoMap) -> None:
-        self._tables: dict[bytes, _ExactTable] = {}
+        self._shapes: dict[int, _Shape] = {}
         self._idle: dict[bytes, int] = {}
+        groups = _Groups(3)  # the update's type, the entity's and the entry's lengths
         tables = []
         for tm in pmap.tables.values():
             if not _eligible(tm):
                 continue
             assert tm.exact_fields is not None
-            actions: dict[bytes, _Action] = {}
+            table = _ExactTable(tm.table, len(tm.exact_fields))
+            first = groups.count
+            keys = b"".join(_value(partial(exact_match_head, fid), w)
+                            for fid, w in tm.exact_fields)
+            key_groups = slice(first, groups.take(keys))
+            self._shapes[groups.count] = _Shape(table, key_groups, None, 0, slice(0))
             bodies = []
             for action_id, scope in sorted(tm.actions.items()):
                 am = pmap.actions.get(action_id)
-                if am is None or scope == _DEFAULT_ONLY:
+                if am is None or scope == _DEFAULT_ONLY or am.name not in tm.table.action_names:
                     continue
-                aid = varint(action_id)
-                actions[aid] = _Action(am.name, len(am.param_order))
-                bodies.append(re.escape(_ACTION_ID_TAG) + b"(" + re.escape(aid) + b")" + b"".join(
-                    _value(partial(param_head, pid), w) for pid, w in am.param_order))
-            tid = varint(tm.id)
-            self._tables[tid] = _ExactTable(
-                tm.table, len(tm.exact_fields), actions, tm.supports_idle_timeout
-            )
-            action = b""
-            if bodies:
-                action = (b"(?:" + re.escape(tag(field_number(_TE.DESCRIPTOR, "action"), LEN))
-                          + rb"([\x00-\x7f])"
-                          + re.escape(tag(field_number(p4runtime_pb2.TableAction.DESCRIPTOR,
-                                                       "action"), LEN))
-                          + rb"([\x00-\x7f])(" + b"|".join(bodies) + b"))?")
+                action = _Action(am.name, len(am.param_order))
+                head = (re.escape(tag(field_number(_TE.DESCRIPTOR, "action"), LEN)) + _SHORT
+                        + re.escape(tag(field_number(p4runtime_pb2.TableAction.DESCRIPTOR,
+                                                     "action"), LEN)) + _SHORT
+                        + re.escape(_ACTION_ID_TAG) + b"(" + re.escape(varint(action_id)) + b")")
+                aid = groups.take(head)
+                params = b"".join(_value(partial(param_head, pid), w) for pid, w in am.param_order)
+                last = groups.take(params) if params else aid
+                shape = _Shape(table, key_groups, action, aid, slice(aid, last))
+                self._shapes[last] = shape
+                body = head + params
+                if tm.supports_idle_timeout:
+                    timeout = re.escape(
+                        tag(field_number(_TE.DESCRIPTOR, "idle_timeout_ns"), VARINT)) + _TIMEOUT
+                    last = groups.take(timeout)
+                    self._shapes[last] = dataclasses.replace(shape, timeout=last - 1)
+                    body += b"(?:" + timeout + b")?"
+                bodies.append(body)
             tables.append(
-                re.escape(_TABLE_ID_TAG) + b"(" + re.escape(tid) + b")"
-                + b"".join(_value(partial(exact_match_head, fid), w)
-                           for fid, w in tm.exact_fields)
-                + action
-                + b"(?:" + re.escape(tag(field_number(_TE.DESCRIPTOR, "idle_timeout_ns"), VARINT))
-                + _VARINT + b")?"
+                re.escape(_TABLE_ID_TAG) + re.escape(varint(tm.id)) + keys
+                + (b"(?:" + b"|".join(bodies) + b")?" if bodies else b"")
             )
         self._regex: re.Pattern[bytes] | None = None
         if tables:
@@ -169,9 +213,10 @@ class ExactTableWrites:
                 + b"([" + re.escape(varint(_INSERT) + varint(_DELETE)) + b"])"
                 + re.escape(tag(field_number(update, "entity"), LEN)) + _LENGTH
                 + re.escape(tag(field_number(entity, "table_entry"), LEN)) + _LENGTH
-                + b"(" + b"|".join(tables) + b")",
+                + b"(?:" + b"|".join(tables) + b")",
                 re.DOTALL,
             )
+            assert self._regex.groups == groups.count
 
     def read(self, data: bytes, start: int, end: int) -> Plain | None:
         """The plain INSERT or DELETE serialized in ``data[start:end]``, or None.
@@ -185,50 +230,43 @@ class ExactTableWrites:
         m = self._regex.fullmatch(data, start, end)
         if m is None:
             return None
-        # Each alternative's groups, in order, without those of the others
-        # (no group matches an empty string): type, the entity's and the
-        # entry's lengths, the entry, its table id, the match values, then
-        # (action) its two lengths, body, id and parameters, then (idle
-        # timeout) its varint. Every value fits its width (the pattern says so).
-        g = tuple(filter(None, m.groups()))
-        size = len(g[3])
-        if (size > _MAX_ENTRY or g[2] != _LENGTHS[size]
-                or g[1] != _LENGTHS[1 + len(g[2]) + size]):
+        shape = self._shapes[m.lastindex]  # type: ignore[index]
+        g = m.groups()
+        kind, entity, entry = g[0], g[1], g[2]
+        # The update is its type, the entity's tag and length, the entry's
+        # tag and length, then the entry, to the end.
+        size = end - start - 4 - len(entity) - len(entry)
+        if (size > _MAX_ENTRY or entry != _LENGTHS[size]
+                or entity != _LENGTHS[1 + len(entry) + size]):
             # The entry's or the entity's own length says it ends before the
             # update does: what the pattern took for its last fields belongs
             # to what is around it (or the bytes are not a message at all).
             # (Or a varint is longer than it needs to be, which the protobuf
             # runtime accepts: the general path reads that.)
             return None
-        t = self._tables[g[4]]
-        n = 5 + t.fields
-        key = tuple(map(int.from_bytes, g[5:n]))
-        if g[0][0] == _DELETE:
-            if len(g) > n:  # an action or a timeout on a DELETE: left to the general path
-                return None
-            return t, key, None, (), 0
-        if len(g) < n + 4:
-            return None  # no action
-        body = g[n + 2]
-        size = g[n + 1][0]
-        if len(body) != size or g[n][0] != size + 2:
-            return None
-        action = t.actions[g[n + 3]]
-        k = n + 4 + action.params
-        args = tuple(map(int.from_bytes, g[n + 4:k]))
-        ttl = 0
-        if len(g) > k:
-            raw = g[k]
+        key = tuple(map(int.from_bytes, g[shape.keys]))
+        action = shape.action
+        if kind == _DELETE_BYTE:
+            # an action or a timeout on a DELETE: left to the general path
+            return None if action is not None else (shape.table, key, None, (), 0)
+        if action is None:
+            return None  # an INSERT without an action
+        # The action's body runs from its id's tag to the timeout or the end;
+        # the TableAction around it is its tag and one length byte longer.
+        body = m.start(shape.action_id) - 1
+        tail, ttl = end, 0
+        if shape.timeout >= 0:
+            raw = g[shape.timeout]
+            tail -= 1 + len(raw)
             ttl = self._idle.get(raw, -1)
             if ttl < 0:
                 ttl = read_varint(raw, 0)[0]
-                if ttl >= _INT64_SIGN:  # a negative timeout: PI's error
-                    return None
                 if len(self._idle) < 64:
                     self._idle[raw] = ttl
-            if ttl and not t.idle_timeout:
-                return None
-        return t, key, action, args, ttl
+        size = data[body - 1]
+        if tail - body != size or data[body - 3] != size + 2:
+            return None
+        return shape.table, key, action, tuple(map(int.from_bytes, g[shape.params])), ttl
 
     @staticmethod
     def apply(update: Plain, now_ns: int,
@@ -246,8 +284,5 @@ class ExactTableWrites:
             if on_delete is not None:
                 on_delete(gone)
             return True
-        try:
-            t.table.insert(TableEntry(key, 0, action.name, args, ttl, now_ns), checked=True)
-        except StateError:  # a duplicate or a full table: the general path says which
-            return False
-        return True
+        # a duplicate or a full table is declined: the general path says which
+        return t.table.add_exact(TableEntry(key, 0, action.name, args, ttl, now_ns))

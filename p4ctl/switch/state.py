@@ -338,6 +338,26 @@ class Table:
         if entry.ttl_ns and self.on_timer is not None:
             self.on_timer(entry)
 
+    def add_exact(self, entry: TableEntry) -> bool:
+        """Add a checked entry at priority 0 to a mutable exact table; False if it cannot be.
+
+        For the write fast path, which has checked the key, the action and
+        its arguments against this table and declines what it cannot apply
+        (the general path then gives the error): False, and nothing changed,
+        when the key is taken or the table is full.
+        """
+        ident = (entry.key, 0)
+        entries = self._entries
+        if ident in entries or len(entries) >= self.size:
+            return False
+        entries[ident] = entry
+        self._seq += 1
+        self._order[ident] = self._seq
+        self._exact[entry.key] = entry
+        if entry.ttl_ns and self.on_timer is not None:
+            self.on_timer(entry)
+        return True
+
     def modify(
         self,
         key: tuple,
@@ -395,6 +415,11 @@ class Table:
 
     def entries(self) -> Iterator[TableEntry]:
         return iter(list(self._entries.values()))
+
+    @property
+    def is_exact(self) -> bool:
+        """Looked up by the whole key in one dict (no lpm field, no priorities)."""
+        return self._mode == "exact"
 
     def holds(self, entry: TableEntry) -> bool:
         """Whether ``entry`` itself (not an equal one) is in the table now."""

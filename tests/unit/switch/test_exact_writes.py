@@ -374,3 +374,58 @@ def test_fields_around_the_entry_are_not_read_as_its_own(loop) -> None:
                           + tag(2, LEN) + varint(len(entity)) + entity)
     assert _fast(exact, update) == [False]
     assert len(mgr.pmap.tables[FLOW.id].table) == 0
+
+
+def _largest(nbytes: int, width: int) -> bytes:
+    """The largest value ``nbytes`` long that fits ``width`` bits (canonical: no leading zero)."""
+    return min((1 << 8 * nbytes) - 1, (1 << width) - 1).to_bytes(nbytes, "big")
+
+
+def test_every_value_length_reads_as_its_value(loop) -> None:
+    """Each match field and parameter at each of its lengths, in every table, action and timeout.
+
+    The pattern gives each value one group and picks its length from the
+    framing before it: a value read with another length, or a table, an
+    action or a timeout told from the wrong group, would read wrong here.
+    """
+    mgr = _device(True, loop)
+    assert mgr.pmap is not None
+    exact = ExactTableWrites(mgr.pmap)
+    idle = {FLOW.id}
+    checked = 0
+    for table_id, (fields, actions) in TABLES.items():
+        default_only = P4INFO.tables[table_id].default_only_action_ids
+        for action in (a for a in actions if a.id not in default_only):
+            slots = [w for _, w in fields] + [p.bitwidth for p in action.params]
+            for ttl in (0, 180 * 10**9):
+                for k, width in enumerate(slots):
+                    for nbytes in range(1, (width + 7) // 8 + 1):
+                        values = [b"\x01"] * len(slots)
+                        values[k] = _largest(nbytes, width)
+                        te = p4runtime_pb2.TableEntry(table_id=table_id, idle_timeout_ns=ttl)
+                        for (fid, _), value in zip(fields, values, strict=False):
+                            te.match.add(field_id=fid).exact.value = value
+                        te.action.action.action_id = action.id
+                        for p, value in zip(action.params, values[len(fields):], strict=True):
+                            te.action.action.params.add(param_id=p.id, value=value)
+                        for utype in (U.INSERT, U.DELETE):
+                            if utype == U.DELETE:
+                                te.ClearField("action")
+                                te.idle_timeout_ns = 0
+                            data = U(type=utype, entity=p4runtime_pb2.Entity(
+                                table_entry=te)).SerializeToString()
+                            plain = exact.read(data, 0, len(data))
+                            if te.idle_timeout_ns and table_id not in idle:
+                                assert plain is None, "a timeout where the table has none"
+                                continue
+                            assert plain is not None, (table_id, action.name, k, nbytes)
+                            ints = [int.from_bytes(v, "big") for v in values]
+                            assert plain[0].table is mgr.pmap.tables[table_id].table
+                            assert plain[1] == tuple(ints[:len(fields)])
+                            if utype == U.INSERT:
+                                assert plain[2] is not None and plain[2].name == action.name
+                                assert plain[3:] == (tuple(ints[len(fields):]), ttl)
+                            else:
+                                assert plain[2:] == (None, (), 0)
+                            checked += 1
+    assert checked > 100
