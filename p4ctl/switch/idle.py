@@ -47,7 +47,7 @@ from collections.abc import Callable
 from p4.v1 import p4runtime_pb2
 
 from p4ctl.switch.p4info_map import TableMap
-from p4ctl.switch.state import Table, TableEntry
+from p4ctl.switch.state import TableEntry
 from p4ctl.switch.table_codec import key_to_proto
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,11 @@ def time_since_last_hit_ns(entry: TableEntry, now_ns: int | None = None) -> int:
 class _Timers:
     """The timed entries of one table, by deadline (see the module docstring)."""
 
-    __slots__ = ("aged", "heap", "new", "reported", "seq")
+    __slots__ = ("aged", "heap", "reported", "seq")
 
     def __init__(self) -> None:
         #: (deadline in ms, tie-breaker, entry); stale items are dropped when popped
         self.heap: list[tuple[int, int, TableEntry]] = []
-        #: entries inserted or given a TTL since the last sweep, queued by it:
-        #: a write pays one append, and the sweep computes the deadlines
-        self.new: list[TableEntry] = []
         #: id -> entry aged at the last sweep (re-checked at every sweep)
         self.aged: dict[int, TableEntry] = {}
         #: id -> entry reported by the last sweep (BMv2 skips them once)
@@ -97,13 +94,6 @@ class _Timers:
             deadline = _deadline_ms(entry)
         if deadline is not None:
             heapq.heappush(self.heap, (deadline, next(self.seq), entry))
-
-    def queue_new(self, table: Table) -> None:
-        """Queue the entries :attr:`new` holds that are still in ``table``."""
-        for entry in self.new:
-            if table.holds(entry):
-                self.push(entry)
-        self.new.clear()  # in place: the table holds its append
 
 
 def _deadline_ms(entry: TableEntry) -> int | None:
@@ -138,7 +128,7 @@ class IdleMonitor:
             timers = self._timers[tm.id] = _Timers()
             for entry in tm.table.entries():
                 timers.push(entry)
-            tm.table.on_timer = timers.new.append
+            tm.table.on_timer = timers.push
         self._pending: p4runtime_pb2.StreamMessageResponse | None = None
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._send_handle: asyncio.TimerHandle | None = None
@@ -159,8 +149,7 @@ class IdleMonitor:
         self._sweep_handle = self._send_handle = None
         self._pending = None
         for tm in self._tables:
-            timers = self._timers[tm.id]
-            if tm.table.on_timer == timers.new.append:
+            if tm.table.on_timer == self._timers[tm.id].push:
                 tm.table.on_timer = None
 
     def forget(self, entry: TableEntry) -> None:
@@ -183,7 +172,6 @@ class IdleMonitor:
         now_ms = (time.monotonic_ns() if now_ns is None else now_ns) // 1_000_000
         for tm in self._tables:
             table, timers = tm.table, self._timers[tm.id]
-            timers.queue_new(table)
             heap = timers.heap
             due = timers.aged
             while heap and heap[0][0] <= now_ms:
