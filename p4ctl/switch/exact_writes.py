@@ -102,13 +102,6 @@ class _Action:
     params: int
 
 
-@dataclass(slots=True)
-class _ExactTable:
-    table: Table
-    #: how many match fields it has
-    fields: int
-
-
 @dataclass(slots=True, frozen=True)
 class _Shape:
     """What a match read, known from its last group (``Match.lastindex``).
@@ -119,7 +112,7 @@ class _Shape:
     are into ``Match.groups()``; ``action_id`` is a group number.
     """
 
-    table: _ExactTable
+    table: Table
     keys: slice
     action: _Action | None
     action_id: int
@@ -129,7 +122,7 @@ class _Shape:
 
 #: a plain update as read: the table, the key, the action (None for a DELETE),
 #: its arguments and its idle timeout
-Plain = tuple[_ExactTable, tuple[int, ...], _Action | None, tuple[int, ...], int]
+Plain = tuple[Table, tuple[int, ...], _Action | None, tuple[int, ...], int]
 
 
 def _eligible(tm: TableMap) -> bool:
@@ -172,7 +165,7 @@ class ExactTableWrites:
             if not _eligible(tm):
                 continue
             assert tm.exact_fields is not None
-            table = _ExactTable(tm.table, len(tm.exact_fields))
+            table = tm.table
             first = groups.count
             keys = b"".join(_value(partial(exact_match_head, fid), w)
                             for fid, w in tm.exact_fields)
@@ -181,7 +174,7 @@ class ExactTableWrites:
             bodies = []
             for action_id, scope in sorted(tm.actions.items()):
                 am = pmap.actions.get(action_id)
-                if am is None or scope == _DEFAULT_ONLY or am.name not in tm.table.action_names:
+                if am is None or scope == _DEFAULT_ONLY or am.name not in table.action_names:
                     continue
                 action = _Action(am.name, len(am.param_order))
                 head = (re.escape(tag(field_number(_TE.DESCRIPTOR, "action"), LEN)) + _SHORT
@@ -278,11 +271,11 @@ class ExactTableWrites:
         """
         t, key, action, args, ttl = update
         if action is None:
-            gone = t.table.pop(key, 0)
+            gone = t.pop(key, 0)
             if gone is None:
                 return False
             if on_delete is not None:
                 on_delete(gone)
             return True
         # a duplicate or a full table is declined: the general path says which
-        return t.table.add_exact(TableEntry(key, 0, action.name, args, ttl, now_ns))
+        return t.add_exact(TableEntry(key, 0, action.name, args, ttl, now_ns))

@@ -420,7 +420,7 @@ def test_every_value_length_reads_as_its_value(loop) -> None:
                                 continue
                             assert plain is not None, (table_id, action.name, k, nbytes)
                             ints = [int.from_bytes(v, "big") for v in values]
-                            assert plain[0].table is mgr.pmap.tables[table_id].table
+                            assert plain[0] is mgr.pmap.tables[table_id].table
                             assert plain[1] == tuple(ints[:len(fields)])
                             if utype == U.INSERT:
                                 assert plain[2] is not None and plain[2].name == action.name
