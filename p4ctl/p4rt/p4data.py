@@ -31,7 +31,7 @@ from p4ctl.p4rt.encoding import (
     encode_uint,
     to_int,
 )
-from p4ctl.p4rt.wire import LEN, field_number, tag, varint
+from p4ctl.p4rt.wire import LEN, field_number, tag, value_pattern, varint
 
 __all__ = [
     "BitType",
@@ -150,30 +150,24 @@ def bitstring_member_head(n: int) -> bytes:
     return _MEMBER_TAG + varint(len(bitstring) + n) + bitstring
 
 
-#: bytes of a member's framing before its value while the lengths take one
-#: byte each (values under about 120 bytes; wider structs are not matched)
-_MEMBER_HEAD = len(bitstring_member_head(1))
-
-
 def _uint_pattern(uints: tuple[tuple[str, int], ...]) -> re.Pattern[bytes] | None:
     """A regex for a P4Data struct of non-empty bitstrings of these widths, as serialized.
 
-    One group per member: its framing and its value, for each value length
-    from 1 byte to the member's full width (canonical or padded), the
-    framing's lengths written out for that length. Only such a struct
-    matches: another kind, another member count, an empty or longer value,
-    or an unknown field does not. None when a member is too wide for
-    one-byte lengths.
+    One group per member, its value alone, canonical or padded and bounded
+    to its width (``value_pattern``). Only such a struct matches: another
+    kind, another member count, an empty, longer or wider value, or an
+    unknown field does not, nor a struct too long for a one-byte length.
+    None when a member is too wide for one-byte lengths (such a struct never
+    matches, and its pattern would only cost time to build).
     """
-    members = []
-    for _, width in uints:
-        nbytes = (width + 7) // 8
-        if len(bitstring_member_head(nbytes)) != _MEMBER_HEAD:
-            return None
-        members.append(b"(" + b"|".join(
-            re.escape(bitstring_member_head(n)) + b".{%d}" % n for n in range(1, nbytes + 1)
-        ) + b")")
-    return re.compile(re.escape(_STRUCT_TAG) + rb"[\x00-\x7f]" + b"".join(members), re.DOTALL)
+    one_byte = len(bitstring_member_head(1))
+    if any(len(bitstring_member_head((w + 7) // 8)) != one_byte for _, w in uints):
+        return None
+    return re.compile(
+        re.escape(_STRUCT_TAG) + rb"[\x00-\x7f]"
+        + b"".join(value_pattern(bitstring_member_head, width) for _, width in uints),
+        re.DOTALL,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,13 +240,8 @@ class StructType:
         m = regex.fullmatch(data.SerializeToString())
         if m is None:
             return None
-        out = {}
-        for (name, width), member in zip(uints, m.groups(), strict=True):
-            value = int.from_bytes(member[_MEMBER_HEAD:], "big")
-            if value >> width:
-                return None
-            out[name] = value
-        return out
+        return dict(zip([name for name, _ in uints], map(int.from_bytes, m.groups()),
+                        strict=True))
 
     def describe(self) -> str:
         return f"struct {self.name}"

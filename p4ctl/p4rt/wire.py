@@ -18,12 +18,16 @@ a request's fixed header and its updates are put together.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from google.protobuf.descriptor import Descriptor
 from p4.v1 import p4runtime_pb2
 
 __all__ = [
     "I32", "I64", "LEN", "VARINT", "exact_match_head", "field_number", "len_field", "param_head",
-    "read_varint", "split_field", "tag", "varint", "varint_field", "varint_len",
+    "read_varint", "split_field", "tag", "value_pattern", "varint", "varint_field",
+    "varint_len",
 ]
 
 #: wire types
@@ -154,3 +158,22 @@ def param_head(param_id: int, n: int) -> bytes:
     param = (varint_field(field_number(_PARAM, "param_id"), param_id)
              + tag(field_number(_PARAM, "value"), LEN) + varint(n))
     return tag(field_number(_ACTION, "params"), LEN) + varint(len(param) + n) + param
+
+
+def value_pattern(head_of: Callable[[int], bytes], width: int) -> bytes:
+    """A regex for a ``width``-bit value of 1 to its bytes' length with its framing.
+
+    ``head_of(n)`` is the serialized framing before an ``n``-byte value. The
+    framing is one alternative per length; the one capture group then takes
+    as many bytes as the framing just matched announced (each of its
+    alternatives looks behind for its own framing), so the group holds the
+    value alone. A value as long as its bytes may still be wider than
+    ``width`` bits: the pattern bounds its first byte, so a matched value
+    always fits. For patterns compiled with ``re.DOTALL``.
+    """
+    nbytes = (width + 7) // 8
+    heads = [re.escape(head_of(n)) for n in range(1, nbytes + 1)]
+    top = (1 << (width - 8 * (nbytes - 1))) - 1
+    values = [b"(?<=%s).{%d}" % (head, n) for n, head in enumerate(heads[:-1], 1)]
+    values.append(b"(?<=%s)[\\x00-\\x%02x].{%d}" % (heads[-1], top, nbytes - 1))
+    return b"(?:" + b"|".join(heads) + b")(" + b"|".join(values) + b")"

@@ -52,6 +52,7 @@ from p4ctl.p4rt.wire import (
     param_head,
     read_varint,
     tag,
+    value_pattern,
     varint,
 )
 from p4ctl.switch.p4info_map import P4InfoMap, TableMap
@@ -76,23 +77,6 @@ _LENGTHS = [varint(n) for n in range(_MAX_ENTRY + 4)]
 _TIMEOUT = rb"([\x80-\xff]{0,8}[\x00-\x7f])"
 #: one byte of a TableAction's or an Action's length (longer actions take the general path)
 _SHORT = rb"[\x00-\x7f]"
-
-
-def _value(head_of: Callable[[int], bytes], width: int) -> bytes:
-    """A value of 1 to its bytes' length with its framing, the value alone in one group.
-
-    The framing is one alternative per length; the group then takes as many
-    bytes as the framing just matched announced (each of its alternatives
-    looks behind for its own framing). A value as long as its bytes may
-    still be wider than ``width`` bits: the pattern bounds its first byte,
-    so a matched value always fits.
-    """
-    nbytes = (width + 7) // 8
-    heads = [re.escape(head_of(n)) for n in range(1, nbytes + 1)]
-    top = (1 << (width - 8 * (nbytes - 1))) - 1
-    values = [b"(?<=%s).{%d}" % (head, n) for n, head in enumerate(heads[:-1], 1)]
-    values.append(b"(?<=%s)[\\x00-\\x%02x].{%d}" % (heads[-1], top, nbytes - 1))
-    return b"(?:" + b"|".join(heads) + b")(" + b"|".join(values) + b")"
 
 
 @dataclass(slots=True)
@@ -167,7 +151,7 @@ class ExactTableWrites:
             assert tm.exact_fields is not None
             table = tm.table
             first = groups.count
-            keys = b"".join(_value(partial(exact_match_head, fid), w)
+            keys = b"".join(value_pattern(partial(exact_match_head, fid), w)
                             for fid, w in tm.exact_fields)
             key_groups = slice(first, groups.take(keys))
             self._shapes[groups.count] = _Shape(table, key_groups, None, 0, slice(0))
@@ -182,7 +166,8 @@ class ExactTableWrites:
                                                      "action"), LEN)) + _SHORT
                         + re.escape(_ACTION_ID_TAG) + b"(" + re.escape(varint(action_id)) + b")")
                 aid = groups.take(head)
-                params = b"".join(_value(partial(param_head, pid), w) for pid, w in am.param_order)
+                params = b"".join(value_pattern(partial(param_head, pid), w)
+                                   for pid, w in am.param_order)
                 last = groups.take(params) if params else aid
                 shape = _Shape(table, key_groups, action, aid, slice(aid, last))
                 self._shapes[last] = shape
