@@ -23,7 +23,7 @@ from p4.v1 import p4runtime_pb2
 
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import FlowKey
-from p4ctl.p4rt.wire import LEN, VARINT, tag, varint
+from p4ctl.p4rt.wire import LEN, VARINT, len_field, tag, varint, varint_field
 from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
 from p4ctl.switch.codec import Code, P4RuntimeError
 from p4ctl.switch.device_mgr import DeviceMgr
@@ -147,11 +147,11 @@ def updates(draw, odd: str | None = None) -> bytes:
         act_bytes = act.SerializeToString()
         if "action_unknown_field" in extras:
             act_bytes += TRAILING
-        table_action = tag(1, LEN) + varint(len(act_bytes)) + act_bytes
+        table_action = len_field(1, act_bytes)
         if "table_action_unknown_field" in extras:
             table_action += TRAILING
         if "no_action" not in extras:
-            action_bytes = tag(3, LEN) + varint(len(table_action)) + table_action
+            action_bytes = len_field(3, table_action)
         te.idle_timeout_ns = draw(st.sampled_from([0, 0, 5_000_000_000, 180 * 10**9, 1]))
     if "negative_ttl" in extras:
         te.idle_timeout_ns = -1
@@ -168,10 +168,10 @@ def updates(draw, odd: str | None = None) -> bytes:
     te_bytes = te.SerializeToString() + action_bytes
     if "te_unknown_field" in extras:
         te_bytes += tag(1000, VARINT) + varint(1)
-    entity = tag(2, LEN) + varint(len(te_bytes)) + te_bytes
+    entity = len_field(2, te_bytes)
     if "entity_trailing_field" in extras:
         entity += TRAILING  # read as the entry's idle timeout if its length were not checked
-    update = tag(1, VARINT) + varint(utype) + tag(2, LEN) + varint(len(entity)) + entity
+    update = varint_field(1, utype) + len_field(2, entity)
     U.FromString(update)  # well formed
     return update
 
@@ -236,10 +236,16 @@ AROUND_UPDATES = [
 ]
 
 
+def _framed(update: p4runtime_pb2.Update | bytes) -> bytes:
+    """An update as a WriteRequest field."""
+    raw = update if isinstance(update, bytes) else update.SerializeToString()
+    return len_field(4, raw)
+
+
 @st.composite
 def raw_requests(draw) -> bytes:
     """A serialized WriteRequest: updates with other fields between them."""
-    pieces = [tag(4, LEN) + varint(len(u)) + u
+    pieces = [_framed(u)
               for u in draw(st.lists(updates(), min_size=1, max_size=8))]
     for piece in draw(st.lists(st.sampled_from(AROUND_UPDATES), max_size=4)):
         pieces.insert(draw(st.integers(0, len(pieces))), piece)
@@ -265,12 +271,6 @@ def test_updates_read_from_the_request_as_received(devices, requests) -> None:
                     for e in mgr.write(ReceivedWrite(raw))] for mgr in devices]
         assert answers[0] == answers[1]
     assert _tables(fast) == _tables(general)
-
-
-def _framed(update: p4runtime_pb2.Update | bytes) -> bytes:
-    """An update as a WriteRequest field."""
-    raw = update if isinstance(update, bytes) else update.SerializeToString()
-    return tag(4, LEN) + varint(len(raw)) + raw
 
 
 @pytest.mark.parametrize("piece", AROUND_UPDATES)
@@ -308,7 +308,7 @@ def test_a_malformed_request_changes_nothing(loop) -> None:
     # An entity one byte shorter than the entry it holds: the pattern would
     # match it, were the entity's length not checked.
     entity = U.FromString(two).entity.table_entry.SerializeToString()
-    entity = tag(2, LEN) + varint(len(entity)) + entity
+    entity = len_field(2, entity)
     short_entity = (tag(1, VARINT) + varint(U.INSERT)
                     + tag(2, LEN) + varint(len(entity) - 1) + entity)
     for bad in (not_a_message, short_entity):
@@ -369,9 +369,8 @@ def test_fields_around_the_entry_are_not_read_as_its_own(loop) -> None:
     exact = ExactTableWrites(mgr.pmap)
     plain = _flow_update(U.INSERT, 1, FlowAction(ActionKind.FORWARD, 1)).SerializeToString()
     te = U.FromString(plain).entity.table_entry.SerializeToString()
-    entity = tag(2, LEN) + varint(len(te)) + te + tag(9, VARINT) + varint(5)
-    update = U.FromString(tag(1, VARINT) + varint(U.INSERT)
-                          + tag(2, LEN) + varint(len(entity)) + entity)
+    entity = len_field(2, te) + varint_field(9, 5)
+    update = U.FromString(varint_field(1, U.INSERT) + len_field(2, entity))
     assert _fast(exact, update) == [False]
     assert len(mgr.pmap.tables[FLOW.id].table) == 0
 
