@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -96,6 +97,9 @@ class SoftwareSwitch:
         self._started = False
         #: packets the pipeline failed on (malformed input must never stop the switch)
         self.process_errors = 0
+        #: called after a controller's SetForwardingPipelineConfig changed the
+        #: device (``p4ctl switch`` freezes the new pipeline's objects then)
+        self.on_pipeline: Callable[[], None] | None = None
 
     # ----- lifecycle ---------------------------------------------------------
 
@@ -117,6 +121,7 @@ class SoftwareSwitch:
             address=self.grpc_address,
             inject=self._packet_out,
             before_rpc=self.faults.before_rpc,
+            after_pipeline=self._after_pipeline,
             stream_error_reporting=self._stream_error_reporting,
         )
         try:
@@ -182,6 +187,14 @@ class SoftwareSwitch:
         return self.thrift.port if self.thrift is not None else None
 
     # ----- pipeline preload ------------------------------------------------------
+
+    def _after_pipeline(self) -> None:
+        if self.on_pipeline is None:
+            return
+        try:
+            self.on_pipeline()
+        except Exception:  # the pipeline is in: a failed hook must not answer otherwise
+            log.exception("pipeline-change hook failed")
 
     def preload(self, p4info_path: str | Path, json_path: str | Path) -> None:
         """Commit a pipeline at start (or now, if started), as a client's

@@ -158,6 +158,7 @@ async def run(args: argparse.Namespace) -> int:
             return 1
         freezer = GcFreezer()
         freezer.install()
+        switch.on_pipeline = freezer.settle
         for port, ifname in sorted(ports.items()):
             log.info("port %d <-> %s", port, ifname)
         log.info(

@@ -205,6 +205,9 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
             self._s.device.set_pipeline(request.action, request.config)
         except P4RuntimeError as e:
             await context.abort(grpc_code(e.code), e.message)
+        if (self._s.after_pipeline is not None
+                and request.action != p4runtime_pb2.SetForwardingPipelineConfigRequest.VERIFY):
+            self._s.after_pipeline()
         log.info(
             "SetForwardingPipelineConfig %s accepted",
             p4runtime_pb2.SetForwardingPipelineConfigRequest.Action.Name(request.action),
@@ -288,10 +291,14 @@ class P4RuntimeServer:
         address: str = "127.0.0.1:0",
         inject: Inject | None = None,
         before_rpc: BeforeRpc | None = None,
+        after_pipeline: Callable[[], None] | None = None,
         read_chunk: int = READ_CHUNK,
         stream_error_reporting: bool = False,
     ) -> None:
         self.device = device
+        #: called once a SetForwardingPipelineConfig has changed the device,
+        #: before the answer goes out
+        self.after_pipeline = after_pipeline
         self.arbiter = arbiter
         self.address = address
         self.read_chunk = read_chunk

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 
 from p4ctl.gc_freeze import GcFreezer
 
@@ -41,3 +42,29 @@ async def test_removed_freezer_leaves_the_collector_alone() -> None:
     assert freezer.freezes == 1
     assert gc.get_freeze_count() == 0
     assert freezer._on_gc not in gc.callbacks
+
+
+async def test_settle_collects_and_freezes_what_came_after_install() -> None:
+    freezer = GcFreezer()
+    try:
+        freezer.settle()  # not installed: nothing to do
+        assert freezer.freezes == 0 and gc.get_freeze_count() == 0
+        freezer.install()
+        pipeline = [[i] for i in range(5000)]  # a pipeline pushed after start-up
+        garbage = _Node()
+        garbage.me = garbage  # a cycle: only the collector frees it
+        dropped = weakref.ref(garbage)
+        del garbage
+        before = freezer.frozen
+        freezer.settle()
+        assert freezer.frozen >= before + len(pipeline)
+        walked = {id(o) for o in gc.get_objects()}
+        assert not any(id(t) in walked for t in pipeline)
+        assert dropped() is None  # collected first, not frozen for ever
+    finally:
+        freezer.remove()
+        gc.unfreeze()
+
+
+class _Node:
+    me: object

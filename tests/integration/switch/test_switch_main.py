@@ -6,6 +6,7 @@ import asyncio
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 
 import grpc
 from p4.v1 import p4runtime_pb2 as p4r
@@ -35,23 +36,16 @@ async def _spawn(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-async def test_runs_with_a_preloaded_pipeline_and_stops_on_sigterm() -> None:
-    grpc_port, thrift_port = _free_port(), _free_port()
-    proc = await _spawn(
-        "--grpc-address", f"127.0.0.1:{grpc_port}",
-        "--thrift-address", f"127.0.0.1:{thrift_port}",
-        "--p4info", str(FIXTURES / "switch_test.p4info.txtpb"),
-        "--json", str(FIXTURES / "switch_test.json"),
-        "--device-id", "3",
-    )
+async def _run_and_stop(
+    grpc_port: int, talk: Callable[[p4runtime_pb2_grpc.P4RuntimeStub], Awaitable[None]],
+    *args: str,
+) -> str:
+    """Start ``p4ctl switch``, ``talk`` to it over P4Runtime, stop it with SIGTERM; its log."""
+    proc = await _spawn("--grpc-address", f"127.0.0.1:{grpc_port}", *args)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             await asyncio.wait_for(channel.channel_ready(), 60)
-            stub = p4runtime_pb2_grpc.P4RuntimeStub(channel)
-            resp = await stub.GetForwardingPipelineConfig(
-                p4r.GetForwardingPipelineConfigRequest(device_id=3)
-            )
-            assert resp.config.p4info == P4INFO
+            await talk(p4runtime_pb2_grpc.P4RuntimeStub(channel))
         proc.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
     finally:
@@ -59,9 +53,38 @@ async def test_runs_with_a_preloaded_pipeline_and_stops_on_sigterm() -> None:
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0, out.decode()
-    text = out.decode()
+    return out.decode()
+
+
+async def test_runs_with_a_preloaded_pipeline_and_stops_on_sigterm() -> None:
+    async def talk(stub: p4runtime_pb2_grpc.P4RuntimeStub) -> None:
+        resp = await stub.GetForwardingPipelineConfig(
+            p4r.GetForwardingPipelineConfigRequest(device_id=3)
+        )
+        assert resp.config.p4info == P4INFO
+
+    text = await _run_and_stop(
+        _free_port(), talk,
+        "--thrift-address", f"127.0.0.1:{_free_port()}",
+        "--p4info", str(FIXTURES / "switch_test.p4info.txtpb"),
+        "--json", str(FIXTURES / "switch_test.json"),
+        "--device-id", "3",
+    )
     assert "P4Runtime server listening" in text
     assert "software switch stopped" in text
+
+
+async def test_a_pipeline_pushed_later_is_frozen_out_of_the_collector() -> None:
+    async def talk(stub: p4runtime_pb2_grpc.P4RuntimeStub) -> None:
+        await stub.SetForwardingPipelineConfig(p4r.SetForwardingPipelineConfigRequest(
+            device_id=1, action=p4r.SetForwardingPipelineConfigRequest.VERIFY_AND_COMMIT,
+            config=p4r.ForwardingPipelineConfig(
+                p4info=P4INFO, p4_device_config=(FIXTURES / "switch_test.json").read_bytes()),
+        ))
+
+    text = await _run_and_stop(_free_port(), talk, "--no-thrift")
+    pushed = text.index("SetForwardingPipelineConfig VERIFY_AND_COMMIT accepted")
+    assert "collected and froze long-lived objects" in text[:pushed]
 
 
 async def test_missing_pipeline_files_exit_2(tmp_path) -> None:

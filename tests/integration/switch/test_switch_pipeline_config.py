@@ -57,6 +57,35 @@ async def test_verify_and_commit_then_get_returns_what_was_sent(software_switch)
         assert dev_only.p4_device_config == JSON and not dev_only.HasField("p4info")
 
 
+async def test_the_switch_hears_of_each_pipeline_change_before_the_answer(
+        software_switch) -> None:
+    """``on_pipeline`` (``p4ctl switch`` collects and freezes then) runs on changes only."""
+    seen: list[bytes] = []
+    software_switch.on_pipeline = lambda: seen.append(software_switch.device_mgr.device_config)
+    async with Client.of(software_switch) as c:
+        await c.primary(1)
+        await c.set_pipeline(SetAction.VERIFY)  # checked, nothing installed
+        e = await rpc_error(c.set_pipeline(config=pipeline_config(device_config=b"{")))
+        assert e.code() == grpc.StatusCode.UNKNOWN
+        assert seen == []
+        await c.set_pipeline(config=pipeline_config())
+        assert seen == [JSON]  # called with the new pipeline in place, before the answer
+        await c.set_pipeline(SetAction.VERIFY_AND_SAVE)
+        await c.set_pipeline(SetAction.COMMIT)
+        assert len(seen) == 3
+
+
+async def test_a_failing_pipeline_hook_does_not_fail_the_change(software_switch) -> None:
+    def broken() -> None:
+        raise RuntimeError("hook")
+
+    software_switch.on_pipeline = broken
+    async with Client.of(software_switch) as c:
+        await c.primary(1)
+        await c.set_pipeline(config=pipeline_config(cookie=5))
+        assert (await _get(c)).cookie.cookie == 5
+
+
 async def test_bad_response_type_is_invalid_argument(loaded_switch) -> None:
     async with Client.of(loaded_switch) as c:
         e = await rpc_error(_get(c, 42))
