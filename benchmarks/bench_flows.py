@@ -6,6 +6,11 @@ Prints, in one run on one switch:
   packets in, digests out, acknowledged at once, nothing written) and its
   batched write rate (1000 entries per request); the ceiling is the lower of
   the digest rate and half the write rate (a flow is two entries);
+- for the software switch in its own process, its CPU per digest and per
+  written entry in those two runs, and the setup rate its one thread could
+  reach at those costs (it serves packets, digests and writes in turn, so a
+  flow costs it a digest plus two entries); the setup runs print the
+  switch's CPU per flow next to it;
 - the bare loop's setup rate (``bare_controller.py``: digest, reverse write,
   forward write, ack, nothing else): what the switch gives any controller
   when it has to do both jobs at once;
@@ -202,20 +207,23 @@ SwitchFactory = Callable[[], Target]
 OFFERED_RATES = (8_000.0, 16_000.0, 32_000.0, 0.0)
 
 
-async def digest_rate(n: int, make: SwitchFactory) -> float:
-    """The best new-flow digest rate over a few offered packet rates.
+async def digest_rate(n: int, make: SwitchFactory) -> tuple[float, float]:
+    """The best new-flow digest rate over a few offered packet rates, and the switch's CPU.
 
     The software switch does best with back-to-back frames; BMv2 drops most
-    of a back-to-back burst and does best with frames spread out.
+    of a back-to-back burst and does best with frames spread out. The CPU is
+    the switch process's seconds per digest in the best run (0 in process).
     """
-    best = 0.0
+    best, cpu = 0.0, 0.0
     for offered in OFFERED_RATES:
         async with make() as switch:
-            best = max(best, await _digest_rate(n, switch, offered))
-    return best
+            rate, used = await _digest_rate(n, switch, offered)
+            if rate > best:
+                best, cpu = rate, used
+    return best, cpu
 
 
-async def _digest_rate(n: int, switch: Target, offered: float) -> float:
+async def _digest_rate(n: int, switch: Target, offered: float) -> tuple[float, float]:
     spec = PipelineSpec.load(BUNDLED)
     client = P4RuntimeClient(switch.target, 1, election_id=1,
                              pipeline=PipelineConfig.bmv2(spec.p4info_path, spec.bmv2_json_path))
@@ -229,13 +237,15 @@ async def _digest_rate(n: int, switch: Target, offered: float) -> float:
     await client.connect()
     await client.configure_digest("new_flow_digest_t", max_timeout_ns=1_000_000,
                                   max_list_size=256, ack_timeout_ns=5_000_000_000)
+    cpu0 = switch.cpu_seconds()
     t0 = (await switch.send_frames(0, n, offered))[0]
     got, last = await settled(lambda: (seen,), lambda: seen >= n)
+    cpu = (switch.cpu_seconds() - cpu0) / max(1, got[0])
     rate = got[0] / (last - t0)
     print(f"  digests with {f'{offered:,.0f} packets/s' if offered else 'back-to-back'} "
           f"offered: {rate:,.0f}/s ({n - got[0]} of {n} packets lost)")
     await client.close()
-    return rate
+    return rate, cpu
 
 
 async def settled(
@@ -255,12 +265,13 @@ async def settled(
     return value, last
 
 
-async def write_rate(n: int, make: SwitchFactory) -> float:
+async def write_rate(n: int, make: SwitchFactory) -> tuple[float, float]:
+    """Batched INSERTs per second, and the switch process's CPU seconds per entry."""
     async with make() as switch:
         return await _write_rate(n, switch)
 
 
-async def _write_rate(n: int, switch: Target) -> float:
+async def _write_rate(n: int, switch: Target) -> tuple[float, float]:
     spec = PipelineSpec.load(BUNDLED)
     pipeline = PipelineConfig.bmv2(spec.p4info_path, spec.bmv2_json_path)
     client = P4RuntimeClient(switch.target, 1, election_id=1, pipeline=pipeline,
@@ -273,12 +284,13 @@ async def _write_rate(n: int, switch: Target) -> float:
             table_entry=mapping.table_entry(key_of(i), i, action, 180_000_000_000)))
         for i in range(n)
     ]
-    t0 = time.monotonic()
+    cpu0, t0 = switch.cpu_seconds(), time.monotonic()
     result = await client.write(updates)
     rate = n / (time.monotonic() - t0)
+    cpu = (switch.cpu_seconds() - cpu0) / n
     assert result.ok, result.failed()[:1]
     await client.close()
-    return rate
+    return rate, cpu
 
 
 def make_controller(list_size: int, switch: Target) -> DeviceController:
@@ -333,7 +345,8 @@ def cpu_use(switch: Target, cpu0: tuple[float, float], wall: float, flows: int) 
     ours, theirs = time.process_time() - cpu0[0], switch.cpu_seconds() - cpu0[1]
     text = (f"controller {ours / wall:.0%} of a core ({ours / max(1, flows) * 1e6:.0f} us/flow"
             + (")" if switch.pid else ", the switch and the traffic included)"))
-    return text + (f", switch process {theirs / wall:.0%}" if switch.pid else "")
+    return text + (f", switch process {theirs / wall:.0%} ({theirs / max(1, flows) * 1e6:.0f} "
+                   "us/flow)" if switch.pid else "")
 
 
 async def setup_rate(n: int, make: SwitchFactory, offered: float) -> float:
@@ -433,19 +446,28 @@ async def main() -> None:
         make, name = LocalSwitch, "software switch in this process, packets through its API"
     print(f"switch: {name}")
 
-    digests = await digest_rate(min(args.flows, 10_000), make)
-    writes = await write_rate(args.flows, make)
+    digests, digest_cpu = await digest_rate(min(args.flows, 10_000), make)
+    writes, write_cpu = await write_rate(args.flows, make)
     ceiling = min(digests, writes / 2)
     print(f"switch: new-flow digests {digests:,.0f}/s, batched writes "
           f"{writes:,.0f} entries/s (1000/request)")
     print(f"ceiling for flow setup: {ceiling:,.0f} flows/s")
+    one_thread = 0.0
+    if make is SeparateSwitch and digest_cpu and write_cpu:
+        # The software switch runs packets, digests and writes on one thread:
+        # a flow costs it a digest and two entries, one after the other.
+        one_thread = 1 / (digest_cpu + 2 * write_cpu)
+        print(f"switch CPU: {digest_cpu * 1e6:.0f} us a digest, {write_cpu * 1e6:.1f} us a "
+              f"written entry; on its one thread, at most {one_thread:,.0f} flows/s "
+              f"({one_thread / ceiling:.2f} x ceiling)")
     floor = await bare_setup_rate(args.flows, make, ceiling)
     print(f"bare loop (digest, reverse write, forward write, ack; nothing else): "
           f"{floor:,.0f} flows/s ({floor / ceiling:.2f} x ceiling)")
     flows = await setup_rate(args.flows, make, ceiling)
     print(f"controller flow setup: {flows:,.0f} flows/s for {args.flows:,} new flows offered "
           f"at the ceiling ({flows / ceiling:.2f} x ceiling, goal >= 0.8; "
-          f"{flows / floor:.2f} x the bare loop)")
+          f"{flows / floor:.2f} x the bare loop"
+          + (f", {flows / one_thread:.2f} x the one-thread bound)" if one_thread else ")"))
     bare = await bare_latency(args.offered, args.seconds, make)
     print(f"first packet -> both entries installed at {args.offered:,.0f} flows/s offered, "
           f"digest lists of 1:\n  bare loop:  {percentiles(bare)}")
