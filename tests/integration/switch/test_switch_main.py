@@ -37,10 +37,10 @@ async def _spawn(*args: str) -> asyncio.subprocess.Process:
 
 
 async def _run_and_stop(
-    grpc_port: int, talk: Callable[[p4runtime_pb2_grpc.P4RuntimeStub], Awaitable[None]],
-    *args: str,
+    talk: Callable[[p4runtime_pb2_grpc.P4RuntimeStub], Awaitable[None]], *args: str
 ) -> str:
     """Start ``p4ctl switch``, ``talk`` to it over P4Runtime, stop it with SIGTERM; its log."""
+    grpc_port = _free_port()
     proc = await _spawn("--grpc-address", f"127.0.0.1:{grpc_port}", *args)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
@@ -64,7 +64,7 @@ async def test_runs_with_a_preloaded_pipeline_and_stops_on_sigterm() -> None:
         assert resp.config.p4info == P4INFO
 
     text = await _run_and_stop(
-        _free_port(), talk,
+        talk,
         "--thrift-address", f"127.0.0.1:{_free_port()}",
         "--p4info", str(FIXTURES / "switch_test.p4info.txtpb"),
         "--json", str(FIXTURES / "switch_test.json"),
@@ -82,7 +82,7 @@ async def test_a_pipeline_pushed_later_is_frozen_out_of_the_collector() -> None:
                 p4info=P4INFO, p4_device_config=(FIXTURES / "switch_test.json").read_bytes()),
         ))
 
-    text = await _run_and_stop(_free_port(), talk, "--no-thrift")
+    text = await _run_and_stop(talk, "--no-thrift")
     pushed = text.index("SetForwardingPipelineConfig VERIFY_AND_COMMIT accepted")
     assert "collected and froze long-lived objects" in text[:pushed]
 
