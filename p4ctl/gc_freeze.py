@@ -63,7 +63,12 @@ class GcFreezer:
         if not self._installed:
             return
         start = time.perf_counter()
-        gc.collect()
+        # the freeze follows at once: no second one from the full-collection hook
+        gc.callbacks.remove(self._on_gc)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.append(self._on_gc)
         self._freeze()
         log.info("collected and froze long-lived objects in %.0f ms: %d in the permanent "
                  "generation", (time.perf_counter() - start) * 1000, gc.get_freeze_count())

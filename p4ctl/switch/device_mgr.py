@@ -240,8 +240,12 @@ class DeviceMgr:
 
     # ----- SetForwardingPipelineConfig / GetForwardingPipelineConfig ---------
 
-    def set_pipeline(self, action: int, config: p4runtime_pb2.ForwardingPipelineConfig) -> None:
-        """PI's ``pipeline_config_set`` (see the docs for the departures)."""
+    def set_pipeline(self, action: int, config: p4runtime_pb2.ForwardingPipelineConfig) -> bool:
+        """PI's ``pipeline_config_set`` (see the docs for the departures).
+
+        True when the device changed: everything but a VERIFY that passed
+        (a refused config raises and changes nothing).
+        """
         if action == SetAction.UNSPECIFIED:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid SetForwardingPipeline action")
         if action not in (
@@ -256,18 +260,19 @@ class DeviceMgr:
             if self._config is None or not self._pending_commit:
                 raise P4RuntimeError(Code.UNKNOWN, "Error in second phase of device update")
             self._commit()
-            return
+            return True
         new = self._compile(config)
         if action == SetAction.VERIFY:
-            return
+            return False
         if action == SetAction.RECONCILE_AND_COMMIT and self._config is not None:
             self._reconcile_into(self._config, new)
         self._p4_change(new)
         if action == SetAction.VERIFY_AND_SAVE:
             self._pending_commit = True
             log.info("forwarding pipeline saved (not committed)")
-            return
+            return True
         self._commit()
+        return True
 
     def _compile(self, config: p4runtime_pb2.ForwardingPipelineConfig) -> _Config:
         device_config = bytes(config.p4_device_config)

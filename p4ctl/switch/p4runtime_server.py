@@ -202,11 +202,10 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
         await self._check_device(request.device_id, context)
         await self._check_primary(request, context)
         try:
-            self._s.device.set_pipeline(request.action, request.config)
+            changed = self._s.device.set_pipeline(request.action, request.config)
         except P4RuntimeError as e:
             await context.abort(grpc_code(e.code), e.message)
-        if (self._s.after_pipeline is not None
-                and request.action != p4runtime_pb2.SetForwardingPipelineConfigRequest.VERIFY):
+        if changed and self._s.after_pipeline is not None:
             self._s.after_pipeline()
         log.info(
             "SetForwardingPipelineConfig %s accepted",

@@ -61,6 +61,11 @@ async def test_settle_collects_and_freezes_what_came_after_install() -> None:
         walked = {id(o) for o in gc.get_objects()}
         assert not any(id(t) in walked for t in pipeline)
         assert dropped() is None  # collected first, not frozen for ever
+        await asyncio.sleep(0)
+        assert freezer.freezes == 2  # install, settle: its own collection asks for no other
+        gc.collect(2)  # the hook still watches full collections
+        await asyncio.sleep(0)
+        assert freezer.freezes == 3
     finally:
         freezer.remove()
         gc.unfreeze()
