@@ -25,8 +25,11 @@ the sweep runs on the switch's only thread, and a scan of 512k entries took
 about 100 ms each second. So each table keeps its timed entries in a heap by
 deadline (last hit + TTL, in BMv2's whole milliseconds): a sweep looks only
 at the entries whose deadline has passed, re-queues those hit since, and
-re-checks the few that are aged. It finds the same entries at the same sweep
-as a full scan, and reports them in table order.
+looks again at those it reported two sweeps ago (the sweep in between skips
+them whatever it would find). It finds the same entries at the same sweep
+as a full scan, and reports them in table order. When every entry is idle
+and nobody deletes them (the controller is gone), a sweep still walks the
+half it may report: about 1 us an entry.
 
 ``time_since_last_hit`` is PI's derivation from BMv2's remaining TTL
 (``DeviceMgrImp::set_time_since_last_hit``, ``pi_tables_imp.cpp``
@@ -77,15 +80,17 @@ def time_since_last_hit_ns(entry: TableEntry, now_ns: int | None = None) -> int:
 class _Timers:
     """The timed entries of one table, by deadline (see the module docstring)."""
 
-    __slots__ = ("aged", "heap", "reported", "seq")
+    __slots__ = ("heap", "reported", "resting", "seq")
 
     def __init__(self) -> None:
         #: (deadline in ms, tie-breaker, entry); stale items are dropped when popped
         self.heap: list[tuple[int, int, TableEntry]] = []
-        #: id -> entry aged at the last sweep (re-checked at every sweep)
-        self.aged: dict[int, TableEntry] = {}
-        #: id -> entry reported by the last sweep (BMv2 skips them once)
+        #: id -> entry reported by the last sweep: BMv2 skips them once, so the
+        #: next sweep does not look at them at all
         self.reported: dict[int, TableEntry] = {}
+        #: id -> entry reported by the sweep before that and skipped since: the
+        #: next sweep looks at them again (still idle: reported; hit: queued)
+        self.resting: dict[int, TableEntry] = {}
         self.seq = itertools.count()
 
     def push(self, entry: TableEntry, deadline: int | None = None) -> None:
@@ -156,7 +161,7 @@ class IdleMonitor:
         """An entry was deleted: it must not be skipped if its key comes back."""
         for timers in self._timers.values():
             timers.reported.pop(id(entry), None)
-            timers.aged.pop(id(entry), None)
+            timers.resting.pop(id(entry), None)
 
     def _tick(self, n: int) -> None:
         try:
@@ -168,55 +173,75 @@ class IdleMonitor:
         )
 
     def sweep(self, now_ns: int | None = None) -> None:
-        """One BMv2 ageing sweep over every table with idle timeout."""
+        """One BMv2 ageing sweep over every table with idle timeout.
+
+        An entry that stays idle is reported every second sweep, and the
+        sweep in between skips it whatever it finds; so each sweep looks only
+        at the entries queued past their deadline and at those reported two
+        sweeps ago. With many idle entries that no controller deletes (one
+        that is gone, say) this halves the walk, and the walk is all there
+        is: the notification keeps the first ``PI_MAX_QUEUE`` entries in
+        table order and counts the others as dropped without touching them.
+        """
         now_ms = (time.monotonic_ns() if now_ns is None else now_ns) // 1_000_000
         for tm in self._tables:
             table, timers = tm.table, self._timers[tm.id]
             heap = timers.heap
-            due = timers.aged
+            skipped = timers.reported
+            due = timers.resting
             while heap and heap[0][0] <= now_ms:
                 entry = heapq.heappop(heap)[2]
-                due[id(entry)] = entry
-            aged = []
+                if id(entry) not in skipped:  # reported last time: it rests this sweep
+                    due[id(entry)] = entry
+            fresh: list[TableEntry] = []
+            ranks: list[int] = []  # fresh[i]'s place in table order (no tuples: the
+            rank_if_held = table.rank_if_held  # collector would walk each one)
             for entry in due.values():
-                if not table.holds(entry):
-                    continue  # deleted; a stale heap item
-                deadline = _deadline_ms(entry)
-                if deadline is None:
+                # _deadline_ms, inlined: with many idle entries this loop is the sweep
+                ttl_ms = entry.ttl_ns // 1_000_000
+                if ttl_ms <= 0:
                     continue  # its TTL was taken away; a new one queues it again
+                rank = rank_if_held(entry)
+                if rank is None:
+                    continue  # deleted; a stale heap item
+                deadline = entry.last_hit_ns // 1_000_000 + ttl_ms
                 if now_ms >= deadline:
-                    aged.append(entry)
+                    fresh.append(entry)
+                    ranks.append(rank)
                 else:
                     timers.push(entry, deadline)  # hit since it was queued
-            timers.aged = {id(e): e for e in aged}
+            timers.resting = skipped
+            timers.reported = {id(e): e for e in fresh}
             if len(heap) > 2 * len(table) + 1024:  # deleted entries pile up: rebuild
                 heap[:] = [item for item in heap if table.holds(item[2])]
                 heapq.heapify(heap)
-            prev = timers.reported
-            if not aged:
-                prev.clear()
-                continue
-            aged.sort(key=table.rank)
-            fresh = [e for e in aged if prev.get(id(e)) is not e]
-            prev.clear()
-            for e in fresh:
-                prev[id(e)] = e
-            for e in fresh:
-                self._notify(tm, e)
+            if fresh:
+                self._report(tm, fresh, ranks)
 
-    def _notify(self, tm: TableMap, entry: TableEntry) -> None:
+    def _report(self, tm: TableMap, entries: list[TableEntry], ranks: list[int]) -> None:
+        """Queue one sweep's aged ``entries`` of one table as PI buffers them.
+
+        In table order (``ranks[i]`` is ``entries[i]``'s); what does not fit
+        in PI's queue is counted as dropped.
+        """
         if self._pending is None:
             self._pending = p4runtime_pb2.StreamMessageResponse()
             self._send_handle = self._loop.call_later(self.max_buffering, self._flush)
         notification = self._pending.idle_timeout_notification
-        if len(notification.table_entry) >= PI_MAX_QUEUE:
-            self.dropped += 1
-            return
-        te = notification.table_entry.add()
-        te.table_id = tm.id
-        key_to_proto(tm, entry.key, entry.priority, te)
-        te.controller_metadata = entry.controller_metadata
-        te.idle_timeout_ns = entry.ttl_ns
+        room = max(0, PI_MAX_QUEUE - len(notification.table_entry))
+        order = range(len(entries))
+        if len(entries) > room:
+            self.dropped += len(entries) - room
+            order = heapq.nsmallest(room, order, key=ranks.__getitem__)
+        else:
+            order = sorted(order, key=ranks.__getitem__)
+        for i in order:
+            entry = entries[i]
+            te = notification.table_entry.add()
+            te.table_id = tm.id
+            key_to_proto(tm, entry.key, entry.priority, te)
+            te.controller_metadata = entry.controller_metadata
+            te.idle_timeout_ns = entry.ttl_ns
 
     def _flush(self) -> None:
         self._send_handle = None

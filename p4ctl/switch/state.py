@@ -429,6 +429,11 @@ class Table:
         """The entry's place in insertion order (for reporting in table order)."""
         return self._order[(entry.key, entry.priority)]
 
+    def rank_if_held(self, entry: TableEntry) -> int | None:
+        """``rank`` if the table :meth:`holds` ``entry``, else None: both for one key lookup."""
+        ident = (entry.key, entry.priority)
+        return self._order[ident] if self._entries.get(ident) is entry else None
+
     def is_const_entry(self, entry: TableEntry) -> bool:
         return (entry.key, entry.priority) in self._const
 

@@ -13,8 +13,10 @@ import random
 from types import SimpleNamespace
 
 import pytest
+from p4.v1 import p4runtime_pb2
 
 from p4ctl.switch.idle import IdleMonitor
+from p4ctl.switch.p4info_map import MatchFieldMap
 from p4ctl.switch.state import ActionInfo, MatchFieldInfo, Table, TableEntry
 
 MS = 1_000_000
@@ -27,8 +29,8 @@ class Recorder(IdleMonitor):
         super().__init__(tables, lambda msg: None, loop)  # type: ignore[arg-type]
         self.reported: list[TableEntry] = []
 
-    def _notify(self, tm, entry: TableEntry) -> None:  # type: ignore[override]
-        self.reported.append(entry)
+    def _report(self, tm, entries: list[TableEntry], ranks: list[int]) -> None:  # type: ignore[override]
+        self.reported += [entries[i] for i in sorted(range(len(entries)), key=ranks.__getitem__)]
 
 
 class FullScan:
@@ -130,3 +132,26 @@ def test_deleted_entries_do_not_pile_up_in_the_queue(loop) -> None:
     monitor.sweep(now)
     queued = len(monitor._timers[7].heap)
     assert queued <= 2 * len(table) + 1024
+
+
+def test_a_sweep_keeps_pis_first_1000_in_table_order_and_counts_the_rest(loop) -> None:
+    """A controller that is gone leaves every entry idle; PI's queue holds 1000 of them."""
+    table = timed_table()
+    sent: list[p4runtime_pb2.StreamMessageResponse] = []
+    tm = SimpleNamespace(id=7, table=table, supports_idle_timeout=True,
+                         match_fields=[MatchFieldMap(1, "k", 32, "exact", 0)])
+    monitor = IdleMonitor([tm], sent.append, loop)  # type: ignore[list-item]
+    rng = random.Random(1)
+    keys = rng.sample(range(1, 1 << 32), 1500)
+    for key in keys:  # inserted in this order: the table's order, not the deadlines'
+        table.insert(TableEntry((key,), 0, "fwd", (1,), ttl_ns=5 * MS,
+                                last_hit_ns=rng.randrange(90, 105) * MS))
+    seen = []
+    for t in (110, 111, 112):
+        monitor.sweep(t * MS)
+        monitor._flush()
+        seen.append([int.from_bytes(te.match[0].exact.value, "big")
+                     for msg in sent for te in msg.idle_timeout_notification.table_entry])
+        sent.clear()
+    assert seen == [keys[:1000], [], keys[:1000]]  # every second sweep, as BMv2
+    assert monitor.dropped == 1000
