@@ -20,6 +20,14 @@ Prints, in one run on one switch:
   1,000 new flows/s (goal: p99 at most 5 ms), for the bare loop and the
   controller.
 
+All of it ``--rounds`` times (3 unless told), each round's ceiling, bare loop
+and controller one after the other, then the median and range of each
+figure, and the percentiles of every latency run together. On a machine
+whose speed drifts from one minute to the next (a shared 2-core VM moved the
+controller's ratio between 0.56 and 0.85 in one afternoon), one round says
+little; a ratio is only taken within its own round, against a ceiling
+measured a few seconds before.
+
 Targets: the software switch in this process (packets through its API); with
 ``--separate`` (root, iproute2) ``p4ctl switch`` in its own process on a veth
 pair; with ``--bmv2`` ``simple_switch_grpc`` on a veth pair, the controller
@@ -28,7 +36,7 @@ veth pair the frames come from a process of their own (``traffic.py``). A
 switch that cannot take a burst drops packets (BMv2 does): rates count what
 arrived by the last arrival, and the losses are printed.
 
-Run: ``python benchmarks/bench_flows.py [--flows N] [--separate | --bmv2]``.
+Run: ``python benchmarks/bench_flows.py [--flows N] [--rounds N] [--separate | --bmv2]``.
 """
 
 from __future__ import annotations
@@ -425,29 +433,20 @@ def percentiles(lat: list[float]) -> str:
             f"({len(lat)} flows)")
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--flows", type=int, default=20_000, help="flows in the burst")
-    parser.add_argument("--offered", type=float, default=1000.0, help="new flows/s offered")
-    parser.add_argument("--seconds", type=float, default=5.0, help="latency run length")
-    parser.add_argument("--separate", action="store_true",
-                        help="run the switch in its own process on a veth pair (root)")
-    parser.add_argument("--bmv2", action="store_true",
-                        help="measure simple_switch_grpc instead, on a veth pair (root)")
-    args = parser.parse_args()
-    make: SwitchFactory
-    if args.bmv2:
-        if shutil.which("simple_switch_grpc") is None:
-            parser.error("simple_switch_grpc is not on PATH")
-        make, name = BMv2Switch, "BMv2 (simple_switch_grpc), packets over a veth pair"
-    elif args.separate:
-        make, name = SeparateSwitch, "software switch in its own process, packets over a veth pair"
-    else:
-        make, name = LocalSwitch, "software switch in this process, packets through its API"
-    print(f"switch: {name}")
+@dataclasses.dataclass(slots=True)
+class Round:
+    """One round's figures: the ceiling, then the bare loop and the controller against it."""
 
-    digests, digest_cpu = await digest_rate(min(args.flows, 10_000), make)
-    writes, write_cpu = await write_rate(args.flows, make)
+    ceiling: float
+    bare: float
+    controller: float
+    one_thread: float
+
+
+async def setup_round(n: int, make: SwitchFactory) -> Round:
+    """The ceiling, the bare loop and the controller, one after the other, printed."""
+    digests, digest_cpu = await digest_rate(min(n, 10_000), make)
+    writes, write_cpu = await write_rate(n, make)
     ceiling = min(digests, writes / 2)
     print(f"switch: new-flow digests {digests:,.0f}/s, batched writes "
           f"{writes:,.0f} entries/s (1000/request)")
@@ -460,19 +459,76 @@ async def main() -> None:
         print(f"switch CPU: {digest_cpu * 1e6:.0f} us a digest, {write_cpu * 1e6:.1f} us a "
               f"written entry; on its one thread, at most {one_thread:,.0f} flows/s "
               f"({one_thread / ceiling:.2f} x ceiling)")
-    floor = await bare_setup_rate(args.flows, make, ceiling)
+    floor = await bare_setup_rate(n, make, ceiling)
     print(f"bare loop (digest, reverse write, forward write, ack; nothing else): "
           f"{floor:,.0f} flows/s ({floor / ceiling:.2f} x ceiling)")
-    flows = await setup_rate(args.flows, make, ceiling)
-    print(f"controller flow setup: {flows:,.0f} flows/s for {args.flows:,} new flows offered "
+    flows = await setup_rate(n, make, ceiling)
+    print(f"controller flow setup: {flows:,.0f} flows/s for {n:,} new flows offered "
           f"at the ceiling ({flows / ceiling:.2f} x ceiling, goal >= 0.8; "
           f"{flows / floor:.2f} x the bare loop"
           + (f", {flows / one_thread:.2f} x the one-thread bound)" if one_thread else ")"))
-    bare = await bare_latency(args.offered, args.seconds, make)
+    return Round(ceiling, floor, flows, one_thread)
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """``median (lowest to highest)`` of ``values``; the value alone when there is one."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return (f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)} to "
+            f"{format(max(values), fmt)})")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flows", type=int, default=20_000, help="flows in the burst")
+    parser.add_argument("--offered", type=float, default=1000.0, help="new flows/s offered")
+    parser.add_argument("--seconds", type=float, default=5.0, help="latency run length")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of ceiling, bare loop and controller (and of latency runs)")
+    parser.add_argument("--separate", action="store_true",
+                        help="run the switch in its own process on a veth pair (root)")
+    parser.add_argument("--bmv2", action="store_true",
+                        help="measure simple_switch_grpc instead, on a veth pair (root)")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    make: SwitchFactory
+    if args.bmv2:
+        if shutil.which("simple_switch_grpc") is None:
+            parser.error("simple_switch_grpc is not on PATH")
+        make, name = BMv2Switch, "BMv2 (simple_switch_grpc), packets over a veth pair"
+    elif args.separate:
+        make, name = SeparateSwitch, "software switch in its own process, packets over a veth pair"
+    else:
+        make, name = LocalSwitch, "software switch in this process, packets through its API"
+    print(f"switch: {name}")
+
+    rounds = []
+    for i in range(args.rounds):
+        print(f"-- setup round {i + 1} of {args.rounds}")
+        rounds.append(await setup_round(args.flows, make))
+    ratio = [r.controller / r.ceiling for r in rounds]
+    print(f"flow setup over {len(rounds)} round(s), median (lowest to highest):\n"
+          f"  ceiling {spread([r.ceiling for r in rounds], ',.0f')} flows/s\n"
+          f"  bare loop {spread([r.bare / r.ceiling for r in rounds], '.2f')} x ceiling\n"
+          f"  controller {spread([r.controller for r in rounds], ',.0f')} flows/s, "
+          f"{spread(ratio, '.2f')} x ceiling (goal >= 0.8)")
+
+    bare: list[float] = []
+    lat: list[float] = []
     print(f"first packet -> both entries installed at {args.offered:,.0f} flows/s offered, "
-          f"digest lists of 1:\n  bare loop:  {percentiles(bare)}")
-    lat = await latency(args.offered, args.seconds, make)
-    print(f"  controller: {percentiles(lat)} (goal: p99 <= 5 ms)")
+          f"digest lists of 1:")
+    for i in range(args.rounds):
+        run_bare = await bare_latency(args.offered, args.seconds, make)
+        run = await latency(args.offered, args.seconds, make)
+        print(f"  run {i + 1}: bare loop {percentiles(run_bare)}\n"
+              f"         controller {percentiles(run)}")
+        bare += run_bare
+        lat += run
+    bare.sort()
+    lat.sort()
+    print(f"  all runs: bare loop {percentiles(bare)}\n"
+          f"            controller {percentiles(lat)} (goal: p99 <= 5 ms)")
     print("baseline for comparison: the P4 tutorials' flow-cache controller, ~290 flows/s "
           "on BMv2 (published figure, not measured in this run)")
 
