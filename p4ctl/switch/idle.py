@@ -29,7 +29,8 @@ looks again at those it reported two sweeps ago (the sweep in between skips
 them whatever it would find). It finds the same entries at the same sweep
 as a full scan, and reports them in table order. When every entry is idle
 and nobody deletes them (the controller is gone), a sweep still walks the
-half it may report: about 1 us an entry.
+half it may report, about 1 us an entry: the timer's sweeps run in slices
+(``SWEEP_SLICE``) with the event loop's other work in between.
 
 ``time_since_last_hit`` is PI's derivation from BMv2's remaining TTL
 (``DeviceMgrImp::set_time_since_last_hit``, ``pi_tables_imp.cpp``
@@ -45,7 +46,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from p4.v1 import p4runtime_pb2
 
@@ -59,6 +60,9 @@ __all__ = ["IdleMonitor", "time_since_last_hit_ns"]
 
 BMV2_SWEEP_INTERVAL_S = 1.0
 PI_MAX_BUFFERING_S = 0.1
+#: entries a timer-driven sweep looks at before it lets the event loop run
+#: (about 1 ms of work)
+SWEEP_SLICE = 1024
 #: PI drops notifications beyond this many queued (``max_queue_size``).
 PI_MAX_QUEUE = 1000
 
@@ -137,6 +141,9 @@ class IdleMonitor:
         self._pending: p4runtime_pb2.StreamMessageResponse | None = None
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._send_handle: asyncio.TimerHandle | None = None
+        #: the timer-driven sweep in progress, and its next slice
+        self._slices: Iterator[None] | None = None
+        self._slice_handle: asyncio.Handle | None = None
         self._start = 0.0
         #: notifications dropped because PI's queue was full
         self.dropped = 0
@@ -148,10 +155,11 @@ class IdleMonitor:
         self._tick(0)
 
     def stop(self) -> None:
-        for h in (self._sweep_handle, self._send_handle):
+        for h in (self._sweep_handle, self._send_handle, self._slice_handle):
             if h is not None:
                 h.cancel()
-        self._sweep_handle = self._send_handle = None
+        self._sweep_handle = self._send_handle = self._slice_handle = None
+        self._slices = None
         self._pending = None
         for tm in self._tables:
             if tm.table.on_timer == self._timers[tm.id].push:
@@ -164,84 +172,147 @@ class IdleMonitor:
             timers.resting.pop(id(entry), None)
 
     def _tick(self, n: int) -> None:
-        try:
-            self.sweep()
-        except Exception:  # a sweep must never stop the monitor
-            log.exception("idle-timeout sweep failed")
+        if self._slices is None:
+            self._slices = self._sweep()
+            self._next_slice()
+        else:  # the last sweep is still going: BMv2's sweeper would be late too
+            log.debug("idle-timeout sweep %d skipped: the previous one is not done", n)
         self._sweep_handle = self._loop.call_at(
             self._start + (n + 1) * self.sweep_interval, self._tick, n + 1
         )
 
+    def _next_slice(self) -> None:
+        """Run the sweep in progress for one slice, then let packets and RPCs in."""
+        self._slice_handle = None
+        slices = self._slices
+        if slices is None:
+            return
+        try:
+            next(slices)
+        except StopIteration:
+            self._slices = None
+            return
+        except Exception:  # a sweep must never stop the monitor
+            log.exception("idle-timeout sweep failed")
+            self._slices = None
+            return
+        self._slice_handle = self._loop.call_soon(self._next_slice)
+
     def sweep(self, now_ns: int | None = None) -> None:
-        """One BMv2 ageing sweep over every table with idle timeout.
+        """One BMv2 ageing sweep over every table with idle timeout, all at once.
+
+        A timer-driven sweep still in progress is finished first: two sweeps
+        must not interleave.
+        """
+        if self._slices is not None:
+            if self._slice_handle is not None:
+                self._slice_handle.cancel()
+            slices, self._slices, self._slice_handle = self._slices, None, None
+            for _ in slices:
+                pass
+        for _ in self._sweep(now_ns):
+            pass
+
+    def _sweep(self, now_ns: int | None = None) -> Iterator[None]:
+        """One sweep, pausing (``yield``) after every ``SWEEP_SLICE`` entries looked at.
 
         An entry that stays idle is reported every second sweep, and the
         sweep in between skips it whatever it finds; so each sweep looks only
         at the entries queued past their deadline and at those reported two
         sweeps ago. With many idle entries that no controller deletes (one
-        that is gone, say) this halves the walk, and the walk is all there
-        is: the notification keeps the first ``PI_MAX_QUEUE`` entries in
-        table order and counts the others as dropped without touching them.
+        that is gone, say) that is still half of them, about 1 us each: at
+        512k entries half a second, in which the switch would forward
+        nothing. The timer-driven sweep therefore runs in slices, with the
+        event loop's other work in between, as BMv2's sweeps run beside its
+        packet threads; an entry hit or deleted during the sweep is seen as
+        it is when its slice runs. The notification keeps the first
+        ``PI_MAX_QUEUE`` entries in table order and counts the others as
+        dropped without touching them.
         """
         now_ms = (time.monotonic_ns() if now_ns is None else now_ns) // 1_000_000
         for tm in self._tables:
             table, timers = tm.table, self._timers[tm.id]
             heap = timers.heap
-            skipped = timers.reported
-            due = timers.resting
-            while heap and heap[0][0] <= now_ms:
-                entry = heapq.heappop(heap)[2]
-                if id(entry) not in skipped:  # reported last time: it rests this sweep
-                    due[id(entry)] = entry
-            fresh: list[TableEntry] = []
-            ranks: list[int] = []  # fresh[i]'s place in table order (no tuples: the
-            rank_if_held = table.rank_if_held  # collector would walk each one)
-            for entry in due.values():
-                # _deadline_ms, inlined: with many idle entries this loop is the sweep
-                ttl_ms = entry.ttl_ns // 1_000_000
-                if ttl_ms <= 0:
-                    continue  # its TTL was taken away; a new one queues it again
-                rank = rank_if_held(entry)
-                if rank is None:
-                    continue  # deleted; a stale heap item
-                deadline = entry.last_hit_ns // 1_000_000 + ttl_ms
-                if now_ms >= deadline:
-                    fresh.append(entry)
-                    ranks.append(rank)
-                else:
-                    timers.push(entry, deadline)  # hit since it was queued
+            skipped = timers.reported  # reported last time: they rest this sweep
+            due = timers.resting  # reported the time before: looked at again now
             timers.resting = skipped
-            timers.reported = {id(e): e for e in fresh}
+            reported = timers.reported = {}
+            while heap and heap[0][0] <= now_ms:
+                for _ in range(SWEEP_SLICE):
+                    if not heap or heap[0][0] > now_ms:
+                        break
+                    entry = heapq.heappop(heap)[2]
+                    if id(entry) not in skipped:
+                        due[id(entry)] = entry
+                yield
+            fresh: list[TableEntry] = []
+            held = table.holds
+            take = due.popitem  # ``due`` is this sweep's alone; emptied as it goes,
+            while due:  # so it is not freed in one piece at the end either
+                for _ in range(min(SWEEP_SLICE, len(due))):
+                    entry = take()[1]
+                    # _deadline_ms, inlined: with many idle entries this loop is the sweep
+                    ttl_ms = entry.ttl_ns // 1_000_000
+                    if ttl_ms <= 0 or not held(entry):
+                        continue  # TTL taken away (a new one queues it again), or deleted
+                    deadline = entry.last_hit_ns // 1_000_000 + ttl_ms
+                    if now_ms >= deadline:
+                        fresh.append(entry)
+                        reported[id(entry)] = entry
+                    else:
+                        timers.push(entry, deadline)  # hit since it was queued
+                yield
+            if len(reported) < len(fresh):  # some were deleted during the sweep
+                fresh = [e for e in fresh if id(e) in reported]
             if len(heap) > 2 * len(table) + 1024:  # deleted entries pile up: rebuild
                 heap[:] = [item for item in heap if table.holds(item[2])]
                 heapq.heapify(heap)
             if fresh:
-                self._report(tm, fresh, ranks)
+                self._report(tm, fresh)
 
-    def _report(self, tm: TableMap, entries: list[TableEntry], ranks: list[int]) -> None:
+    def _report(self, tm: TableMap, entries: list[TableEntry]) -> None:
         """Queue one sweep's aged ``entries`` of one table as PI buffers them.
 
-        In table order (``ranks[i]`` is ``entries[i]``'s); what does not fit
-        in PI's queue is counted as dropped.
+        In table order; what does not fit in PI's queue is counted as dropped.
         """
         if self._pending is None:
             self._pending = p4runtime_pb2.StreamMessageResponse()
             self._send_handle = self._loop.call_later(self.max_buffering, self._flush)
         notification = self._pending.idle_timeout_notification
         room = max(0, PI_MAX_QUEUE - len(notification.table_entry))
-        order = range(len(entries))
-        if len(entries) > room:
-            self.dropped += len(entries) - room
-            order = heapq.nsmallest(room, order, key=ranks.__getitem__)
+        if len(entries) <= room:
+            kept = sorted(entries, key=tm.table.rank)
         else:
-            order = sorted(order, key=ranks.__getitem__)
-        for i in order:
-            entry = entries[i]
+            self.dropped += len(entries) - room
+            kept = self._first_in_table_order(tm, entries, room)
+        for entry in kept:
             te = notification.table_entry.add()
             te.table_id = tm.id
             key_to_proto(tm, entry.key, entry.priority, te)
             te.controller_metadata = entry.controller_metadata
             te.idle_timeout_ns = entry.ttl_ns
+
+    def _first_in_table_order(self, tm: TableMap, entries: list[TableEntry],
+                              n: int) -> list[TableEntry]:
+        """The ``n`` of ``entries`` first in table order, in that order.
+
+        When they are much of the table (a controller gone: all idle), the
+        table's own order finds them within a few thousand entries; ranking
+        half a million entries instead held the switch for tens of ms.
+        """
+        if not n:
+            return []
+        table = tm.table
+        if len(entries) * 8 < len(table):
+            return heapq.nsmallest(n, entries, key=table.rank)
+        reported = self._timers[tm.id].reported  # exactly ``entries``, by id
+        kept = []
+        for entry in table.in_order():
+            if reported.get(id(entry)) is entry:
+                kept.append(entry)
+                if len(kept) == n:
+                    break
+        return kept
 
     def _flush(self) -> None:
         self._send_handle = None

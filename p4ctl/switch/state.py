@@ -416,6 +416,10 @@ class Table:
     def entries(self) -> Iterator[TableEntry]:
         return iter(list(self._entries.values()))
 
+    def in_order(self) -> Iterator[TableEntry]:
+        """The entries in table order without a copy: the table must not change meanwhile."""
+        return iter(self._entries.values())
+
     @property
     def is_exact(self) -> bool:
         """Looked up by the whole key in one dict (no lpm field, no priorities)."""
@@ -428,11 +432,6 @@ class Table:
     def rank(self, entry: TableEntry) -> int:
         """The entry's place in insertion order (for reporting in table order)."""
         return self._order[(entry.key, entry.priority)]
-
-    def rank_if_held(self, entry: TableEntry) -> int | None:
-        """``rank`` if the table :meth:`holds` ``entry``, else None: both for one key lookup."""
-        ident = (entry.key, entry.priority)
-        return self._order[ident] if self._entries.get(ident) is entry else None
 
     def is_const_entry(self, entry: TableEntry) -> bool:
         return (entry.key, entry.priority) in self._const

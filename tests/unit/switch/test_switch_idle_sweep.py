@@ -15,11 +15,12 @@ from types import SimpleNamespace
 import pytest
 from p4.v1 import p4runtime_pb2
 
-from p4ctl.switch.idle import IdleMonitor
+from p4ctl.switch.idle import SWEEP_SLICE, IdleMonitor
 from p4ctl.switch.p4info_map import MatchFieldMap
 from p4ctl.switch.state import ActionInfo, MatchFieldInfo, Table, TableEntry
 
 MS = 1_000_000
+Sent = list[p4runtime_pb2.StreamMessageResponse]
 
 
 class Recorder(IdleMonitor):
@@ -29,8 +30,8 @@ class Recorder(IdleMonitor):
         super().__init__(tables, lambda msg: None, loop)  # type: ignore[arg-type]
         self.reported: list[TableEntry] = []
 
-    def _report(self, tm, entries: list[TableEntry], ranks: list[int]) -> None:  # type: ignore[override]
-        self.reported += [entries[i] for i in sorted(range(len(entries)), key=ranks.__getitem__)]
+    def _report(self, tm, entries: list[TableEntry]) -> None:  # type: ignore[override]
+        self.reported += sorted(entries, key=tm.table.rank)
 
 
 class FullScan:
@@ -66,6 +67,20 @@ def timed_table(size: int = 4096) -> Table:
 
 def monitored(table: Table, loop: asyncio.AbstractEventLoop) -> Recorder:
     return Recorder([SimpleNamespace(id=7, table=table, supports_idle_timeout=True)], loop)
+
+
+def notifying(table: Table, loop: asyncio.AbstractEventLoop, **options: float
+              ) -> tuple[IdleMonitor, Sent]:
+    """A monitor that builds real notifications, and the list they are sent to."""
+    sent: Sent = []
+    tm = SimpleNamespace(id=7, table=table, supports_idle_timeout=True,
+                         match_fields=[MatchFieldMap(1, "k", 32, "exact", 0)])
+    return IdleMonitor([tm], sent.append, loop, **options), sent  # type: ignore[list-item]
+
+
+def keys_sent(sent: Sent) -> list[int]:
+    return [int.from_bytes(te.match[0].exact.value, "big")
+            for msg in sent for te in msg.idle_timeout_notification.table_entry]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -134,24 +149,71 @@ def test_deleted_entries_do_not_pile_up_in_the_queue(loop) -> None:
     assert queued <= 2 * len(table) + 1024
 
 
-def test_a_sweep_keeps_pis_first_1000_in_table_order_and_counts_the_rest(loop) -> None:
-    """A controller that is gone leaves every entry idle; PI's queue holds 1000 of them."""
-    table = timed_table()
-    sent: list[p4runtime_pb2.StreamMessageResponse] = []
-    tm = SimpleNamespace(id=7, table=table, supports_idle_timeout=True,
-                         match_fields=[MatchFieldMap(1, "k", 32, "exact", 0)])
-    monitor = IdleMonitor([tm], sent.append, loop)  # type: ignore[list-item]
+@pytest.mark.parametrize("busy", [0, 1_000, 20_000])
+def test_a_sweep_keeps_pis_first_1000_in_table_order_and_counts_the_rest(
+    loop, busy: int
+) -> None:
+    """A controller that is gone leaves entries idle; PI's queue holds 1000 of them.
+
+    With 20,000 entries in use among them, the idle ones are a small part of
+    the table (found by rank); with fewer, most of it (found by walking the
+    table in order).
+    """
+    table = timed_table(size=1500 + busy)
+    monitor, sent = notifying(table, loop)
     rng = random.Random(1)
-    keys = rng.sample(range(1, 1 << 32), 1500)
+    keys = rng.sample(range(1, 1 << 32), 1500 + busy)
+    idle = set(rng.sample(keys, 1500))
     for key in keys:  # inserted in this order: the table's order, not the deadlines'
+        last_hit = rng.randrange(90, 105) if key in idle else 100_000
         table.insert(TableEntry((key,), 0, "fwd", (1,), ttl_ns=5 * MS,
-                                last_hit_ns=rng.randrange(90, 105) * MS))
+                                last_hit_ns=last_hit * MS))
+    first = [key for key in keys if key in idle][:1000]
     seen = []
     for t in (110, 111, 112):
         monitor.sweep(t * MS)
         monitor._flush()
-        seen.append([int.from_bytes(te.match[0].exact.value, "big")
-                     for msg in sent for te in msg.idle_timeout_notification.table_entry])
+        seen.append(keys_sent(sent))
         sent.clear()
-    assert seen == [keys[:1000], [], keys[:1000]]  # every second sweep, as BMv2
+    assert seen == [first, [], first]  # every second sweep, as BMv2
     assert monitor.dropped == 1000
+
+
+def started_on_idle_entries(n: int) -> tuple[IdleMonitor, Sent]:
+    """A monitor started (its first sweep begins) on ``n`` idle entries, keys 1 to ``n``."""
+    table = timed_table(size=n)
+    monitor, sent = notifying(table, asyncio.get_running_loop(), sweep_interval=3600,
+                              max_buffering=0)
+    for key in range(1, n + 1):
+        table.insert(TableEntry((key,), 0, "fwd", (1,), ttl_ns=5 * MS, last_hit_ns=MS))
+    monitor.start()
+    return monitor, sent
+
+
+async def test_a_timed_sweep_of_many_idle_entries_lets_the_event_loop_run() -> None:
+    """The switch has one thread: half a second of sweep would stop every packet."""
+    monitor, sent = started_on_idle_entries(5 * SWEEP_SLICE)  # finds them all idle at once
+    passes = 0
+    while not sent:
+        passes += 1
+        await asyncio.sleep(0)
+    assert passes > 5  # this task ran between the sweep's slices
+    assert keys_sent(sent) == list(range(1, 1001))
+    assert monitor.dropped == 5 * SWEEP_SLICE - 1000
+
+    sent.clear()
+    monitor.sweep()  # a sweep run at once skips what the last one reported, as BMv2 does
+    monitor.sweep()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(sent) == 1 and len(sent[0].idle_timeout_notification.table_entry) == 1000
+    monitor.stop()
+
+
+async def test_stopping_the_monitor_ends_a_sweep_in_progress() -> None:
+    monitor, sent = started_on_idle_entries(3 * SWEEP_SLICE)
+    await asyncio.sleep(0)
+    monitor.stop()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not sent and monitor.dropped == 0
