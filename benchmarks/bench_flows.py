@@ -531,6 +531,11 @@ async def main() -> None:
           f"  bare loop {spread([r.bare / r.ceiling for r in rounds], '.2f')} x ceiling\n"
           f"  controller {spread([r.controller for r in rounds], ',.0f')} flows/s, "
           f"{spread(ratio, '.2f')} x ceiling (goal >= 0.8)")
+    if all(r.one_thread for r in rounds):
+        print(f"  the switch's one-thread bound "
+              f"{spread([r.one_thread / r.ceiling for r in rounds], '.2f')} x ceiling; the "
+              f"controller {spread([r.controller / r.one_thread for r in rounds], '.2f')} x "
+              f"that bound")
 
     bare: list[float] = []
     lat: list[float] = []
