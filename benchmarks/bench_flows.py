@@ -35,7 +35,7 @@ All of it ``--rounds`` times (3 unless told), each round's ceiling, bare loop
 and controller one after the other, then the median and range of each
 figure, and the percentiles of every latency run together. On a machine
 whose speed drifts from one minute to the next (a shared 2-core VM moved the
-controller's ratio between 0.56 and 0.85 in one afternoon), one round says
+controller's ratio between 0.56 and 0.79 in one afternoon), one round says
 little; a ratio is only taken within its own round, against a ceiling
 measured a few seconds before.
 
