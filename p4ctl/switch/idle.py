@@ -46,7 +46,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 from p4.v1 import p4runtime_pb2
 
@@ -142,8 +142,10 @@ class IdleMonitor:
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._send_handle: asyncio.TimerHandle | None = None
         #: the timer-driven sweep in progress, and its next slice
-        self._slices: Iterator[None] | None = None
+        self._slices: Generator[None, None, None] | None = None
         self._slice_handle: asyncio.Handle | None = None
+        #: timer sweeps that came due while one was going
+        self._behind = 0
         self._start = 0.0
         #: notifications dropped because PI's queue was full
         self.dropped = 0
@@ -159,7 +161,10 @@ class IdleMonitor:
             if h is not None:
                 h.cancel()
         self._sweep_handle = self._send_handle = self._slice_handle = None
+        if self._slices is not None:
+            self._slices.close()  # what it had not looked at waits for the next sweep
         self._slices = None
+        self._behind = 0
         self._pending = None
         for tm in self._tables:
             if tm.table.on_timer == self._timers[tm.id].push:
@@ -175,8 +180,12 @@ class IdleMonitor:
         if self._slices is None:
             self._slices = self._sweep()
             self._next_slice()
-        else:  # the last sweep is still going: BMv2's sweeper would be late too
-            log.debug("idle-timeout sweep %d skipped: the previous one is not done", n)
+        else:
+            # The last sweep is still going. BMv2's sweeper would start this
+            # one as soon as that one is done (it waits for a time already
+            # past), so none is dropped: it runs next.
+            self._behind += 1
+            log.debug("idle-timeout sweep %d late: the previous one is not done", n)
         self._sweep_handle = self._loop.call_at(
             self._start + (n + 1) * self.sweep_interval, self._tick, n + 1
         )
@@ -191,10 +200,14 @@ class IdleMonitor:
             next(slices)
         except StopIteration:
             self._slices = None
-            return
-        except Exception:  # a sweep must never stop the monitor
+            if not self._behind:
+                return
+            self._behind -= 1
+            self._slices = self._sweep()  # a sweep that came due meanwhile
+        except Exception:  # a sweep must never stop the monitor (it left all for the next)
             log.exception("idle-timeout sweep failed")
             self._slices = None
+            self._behind = 0
             return
         self._slice_handle = self._loop.call_soon(self._next_slice)
 
@@ -208,12 +221,13 @@ class IdleMonitor:
             if self._slice_handle is not None:
                 self._slice_handle.cancel()
             slices, self._slices, self._slice_handle = self._slices, None, None
+            self._behind = 0  # this sweep is the one that was due
             for _ in slices:
                 pass
         for _ in self._sweep(now_ns):
             pass
 
-    def _sweep(self, now_ns: int | None = None) -> Iterator[None]:
+    def _sweep(self, now_ns: int | None = None) -> Generator[None, None, None]:
         """One sweep, pausing (``yield``) after every ``SWEEP_SLICE`` entries looked at.
 
         An entry that stays idle is reported every second sweep, and the
@@ -228,6 +242,9 @@ class IdleMonitor:
         it is when its slice runs. The notification keeps the first
         ``PI_MAX_QUEUE`` entries in table order and counts the others as
         dropped without touching them.
+
+        A sweep that does not finish (a slice fails, or the monitor stops)
+        leaves what it had not reported to be looked at by the next one.
         """
         now_ms = (time.monotonic_ns() if now_ns is None else now_ns) // 1_000_000
         for tm in self._tables:
@@ -237,31 +254,43 @@ class IdleMonitor:
             due = timers.resting  # reported the time before: looked at again now
             timers.resting = skipped
             reported = timers.reported = {}
-            while heap and heap[0][0] <= now_ms:
-                for _ in range(SWEEP_SLICE):
-                    if not heap or heap[0][0] > now_ms:
-                        break
-                    entry = heapq.heappop(heap)[2]
-                    if id(entry) not in skipped:
-                        due[id(entry)] = entry
-                yield
-            fresh: list[TableEntry] = []
-            held = table.holds
-            take = due.popitem  # ``due`` is this sweep's alone; emptied as it goes,
-            while due:  # so it is not freed in one piece at the end either
-                for _ in range(min(SWEEP_SLICE, len(due))):
-                    entry = take()[1]
-                    # _deadline_ms, inlined: with many idle entries this loop is the sweep
-                    ttl_ms = entry.ttl_ns // 1_000_000
-                    if ttl_ms <= 0 or not held(entry):
-                        continue  # TTL taken away (a new one queues it again), or deleted
-                    deadline = entry.last_hit_ns // 1_000_000 + ttl_ms
-                    if now_ms >= deadline:
-                        fresh.append(entry)
-                        reported[id(entry)] = entry
-                    else:
-                        timers.push(entry, deadline)  # hit since it was queued
-                yield
+            entry = None
+            done = False
+            try:
+                while heap and heap[0][0] <= now_ms:
+                    for _ in range(SWEEP_SLICE):
+                        if not heap or heap[0][0] > now_ms:
+                            break
+                        entry = heapq.heappop(heap)[2]
+                        if id(entry) not in skipped:
+                            due[id(entry)] = entry
+                    yield
+                fresh: list[TableEntry] = []
+                held = table.holds
+                take = due.popitem  # ``due`` is this sweep's alone; emptied as it goes,
+                while due:  # so it is not freed in one piece at the end either
+                    for _ in range(min(SWEEP_SLICE, len(due))):
+                        entry = take()[1]
+                        # _deadline_ms, inlined: with many idle entries this loop is the sweep
+                        ttl_ms = entry.ttl_ns // 1_000_000
+                        if ttl_ms <= 0 or not held(entry):
+                            continue  # TTL taken away (a new one queues it again), or deleted
+                        deadline = entry.last_hit_ns // 1_000_000 + ttl_ms
+                        if now_ms >= deadline:
+                            fresh.append(entry)
+                            reported[id(entry)] = entry
+                        else:
+                            timers.push(entry, deadline)  # hit since it was queued
+                    yield
+                done = True
+            finally:
+                if not done:  # nothing of this table was reported: all of it waits
+                    resting = timers.resting
+                    resting.update(due)
+                    resting.update(reported)
+                    if entry is not None:  # the one in hand (looking twice is harmless)
+                        resting[id(entry)] = entry
+                    reported.clear()
             if len(reported) < len(fresh):  # some were deleted during the sweep
                 fresh = [e for e in fresh if id(e) in reported]
             if len(heap) > 2 * len(table) + 1024:  # deleted entries pile up: rebuild
