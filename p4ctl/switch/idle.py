@@ -265,19 +265,15 @@ class IdleMonitor:
                         if id(entry) not in skipped:
                             due[id(entry)] = entry
                     yield
-                fresh: list[TableEntry] = []
                 held = table.holds
                 take = due.popitem  # ``due`` is this sweep's alone; emptied as it goes,
                 while due:  # so it is not freed in one piece at the end either
                     for _ in range(min(SWEEP_SLICE, len(due))):
                         entry = take()[1]
-                        # _deadline_ms, inlined: with many idle entries this loop is the sweep
-                        ttl_ms = entry.ttl_ns // 1_000_000
-                        if ttl_ms <= 0 or not held(entry):
+                        deadline = _deadline_ms(entry)
+                        if deadline is None or not held(entry):
                             continue  # TTL taken away (a new one queues it again), or deleted
-                        deadline = entry.last_hit_ns // 1_000_000 + ttl_ms
                         if now_ms >= deadline:
-                            fresh.append(entry)
                             reported[id(entry)] = entry
                         else:
                             timers.push(entry, deadline)  # hit since it was queued
@@ -291,16 +287,14 @@ class IdleMonitor:
                     if entry is not None:  # the one in hand (looking twice is harmless)
                         resting[id(entry)] = entry
                     reported.clear()
-            if len(reported) < len(fresh):  # some were deleted during the sweep
-                fresh = [e for e in fresh if id(e) in reported]
             if len(heap) > 2 * len(table) + 1024:  # deleted entries pile up: rebuild
                 heap[:] = [item for item in heap if table.holds(item[2])]
                 heapq.heapify(heap)
-            if fresh:
-                self._report(tm, fresh)
+            if reported:  # what this sweep found idle (less what was deleted meanwhile)
+                self._report(tm, reported)
 
-    def _report(self, tm: TableMap, entries: list[TableEntry]) -> None:
-        """Queue one sweep's aged ``entries`` of one table as PI buffers them.
+    def _report(self, tm: TableMap, reported: dict[int, TableEntry]) -> None:
+        """Queue one sweep's aged entries of one table (``id`` -> entry) as PI buffers them.
 
         In table order; what does not fit in PI's queue is counted as dropped.
         """
@@ -309,11 +303,11 @@ class IdleMonitor:
             self._send_handle = self._loop.call_later(self.max_buffering, self._flush)
         notification = self._pending.idle_timeout_notification
         room = max(0, PI_MAX_QUEUE - len(notification.table_entry))
-        if len(entries) <= room:
-            kept = sorted(entries, key=tm.table.rank)
+        if len(reported) <= room:
+            kept = sorted(reported.values(), key=tm.table.rank)
         else:
-            self.dropped += len(entries) - room
-            kept = self._first_in_table_order(tm, entries, room)
+            self.dropped += len(reported) - room
+            kept = self._first_in_table_order(tm, reported, room)
         for entry in kept:
             te = notification.table_entry.add()
             te.table_id = tm.id
@@ -321,9 +315,10 @@ class IdleMonitor:
             te.controller_metadata = entry.controller_metadata
             te.idle_timeout_ns = entry.ttl_ns
 
-    def _first_in_table_order(self, tm: TableMap, entries: list[TableEntry],
+    @staticmethod
+    def _first_in_table_order(tm: TableMap, reported: dict[int, TableEntry],
                               n: int) -> list[TableEntry]:
-        """The ``n`` of ``entries`` first in table order, in that order.
+        """The ``n`` of the ``reported`` entries first in table order, in that order.
 
         When they are much of the table (a controller gone: all idle), the
         table's own order finds them within a few thousand entries; ranking
@@ -332,9 +327,8 @@ class IdleMonitor:
         if not n:
             return []
         table = tm.table
-        if len(entries) * 8 < len(table):
-            return heapq.nsmallest(n, entries, key=table.rank)
-        reported = self._timers[tm.id].reported  # exactly ``entries``, by id
+        if len(reported) * 8 < len(table):
+            return heapq.nsmallest(n, reported.values(), key=table.rank)
         kept = []
         for entry in table.in_order():
             if reported.get(id(entry)) is entry:

@@ -31,8 +31,8 @@ class Recorder(IdleMonitor):
         super().__init__(tables, lambda msg: None, loop)  # type: ignore[arg-type]
         self.reported: list[TableEntry] = []
 
-    def _report(self, tm, entries: list[TableEntry]) -> None:  # type: ignore[override]
-        self.reported += sorted(entries, key=tm.table.rank)
+    def _report(self, tm, reported: dict[int, TableEntry]) -> None:  # type: ignore[override]
+        self.reported += sorted(reported.values(), key=tm.table.rank)
 
 
 class FullScan:
