@@ -51,7 +51,7 @@ from collections.abc import Callable, Generator
 from p4.v1 import p4runtime_pb2
 
 from p4ctl.switch.p4info_map import TableMap
-from p4ctl.switch.state import TableEntry
+from p4ctl.switch.state import Table, TableEntry
 from p4ctl.switch.table_codec import key_to_proto
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,24 @@ class _Timers:
             heapq.heappush(self.heap, (deadline, next(self.seq), entry))
 
 
+def _requeue(heap: list[tuple[int, int, TableEntry]], table: Table) -> None:
+    """Rebuild a heap that has piled up stale items: one item per entry still timed.
+
+    Items pile up from entries deleted before their deadline, and from
+    entries queued again while queued (each MODIFY with a TTL restarts the
+    timer and queues the entry). An entry's one item is at its deadline now,
+    so it is looked at when it is due, as a full scan would find it.
+    """
+    items: dict[int, tuple[int, int, TableEntry]] = {}
+    for _, seq, entry in heap:
+        if id(entry) not in items and table.holds(entry):
+            deadline = _deadline_ms(entry)
+            if deadline is not None:
+                items[id(entry)] = (deadline, seq, entry)
+    heap[:] = items.values()
+    heapq.heapify(heap)
+
+
 def _deadline_ms(entry: TableEntry) -> int | None:
     """BMv2's ageing rule: idle from last hit + TTL, in whole ms; None if it never ages."""
     ttl_ms = entry.ttl_ns // 1_000_000
@@ -133,11 +151,7 @@ class IdleMonitor:
         self.sweep_interval = sweep_interval
         self.max_buffering = max_buffering
         self._timers: dict[int, _Timers] = {}
-        for tm in self._tables:
-            timers = self._timers[tm.id] = _Timers()
-            for entry in tm.table.entries():
-                timers.push(entry)
-            tm.table.on_timer = timers.push
+        self._watch()
         self._pending: p4runtime_pb2.StreamMessageResponse | None = None
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._send_handle: asyncio.TimerHandle | None = None
@@ -150,9 +164,24 @@ class IdleMonitor:
         #: notifications dropped because PI's queue was full
         self.dropped = 0
 
+    def _watch(self) -> None:
+        """Queue every timed entry of the tables, and be told of those timed from now on."""
+        for tm in self._tables:
+            timers = self._timers[tm.id] = _Timers()
+            for entry in tm.table.entries():
+                timers.push(entry)
+            tm.table.on_timer = timers.push
+
     def start(self) -> None:
+        """Sweep every ``sweep_interval`` from now (the first sweep at once).
+
+        A monitor started again after :meth:`stop` did not see the tables in
+        between: it queues their timed entries afresh, as a new one would.
+        """
         if not self._tables or self._sweep_handle is not None:
             return
+        if any(tm.table.on_timer != self._timers[tm.id].push for tm in self._tables):
+            self._watch()
         self._start = self._loop.time()
         self._tick(0)
 
@@ -287,9 +316,8 @@ class IdleMonitor:
                     if entry is not None:  # the one in hand (looking twice is harmless)
                         resting[id(entry)] = entry
                     reported.clear()
-            if len(heap) > 2 * len(table) + 1024:  # deleted entries pile up: rebuild
-                heap[:] = [item for item in heap if table.holds(item[2])]
-                heapq.heapify(heap)
+            if len(heap) > 2 * len(table) + 1024:
+                _requeue(heap, table)
             if reported:  # what this sweep found idle (less what was deleted meanwhile)
                 self._report(tm, reported)
 

@@ -260,3 +260,49 @@ async def test_a_sweep_due_while_one_runs_comes_right_after_it(monkeypatch) -> N
     monitor._flush()
     assert keys_sent(sent) == list(range(1, 41))
     monitor.stop()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_rebuilt_queue_still_reports_what_a_full_scan_reports(seed: int, loop,
+                                                                monkeypatch) -> None:
+    """The comparison above, with the queue rebuilt before every sweep."""
+    sweep = Recorder.sweep
+
+    def rebuilt_first(self: Recorder, now_ns: int | None = None) -> None:
+        for tm in self._tables:
+            idle._requeue(self._timers[tm.id].heap, tm.table)
+        sweep(self, now_ns)
+
+    monkeypatch.setattr(Recorder, "sweep", rebuilt_first)
+    test_every_sweep_reports_what_a_full_scan_reports(seed, loop)
+
+
+def test_entries_modified_again_and_again_keep_one_queued_item_each(loop) -> None:
+    """Each MODIFY with a TTL queues the entry again; a rebuild keeps one item per entry."""
+    table = timed_table()
+    monitor = monitored(table, loop)
+    now = 1_000 * MS
+    for key in range(10):
+        table.insert(TableEntry((key,), 0, "fwd", (1,), ttl_ns=180_000 * MS, last_hit_ns=now))
+    for _ in range(300):
+        for key in range(10):
+            table.modify((key,), 0, "fwd", (2,), 180_000 * MS)
+    table.modify((0,), 0, "fwd", (2,), 5 * MS)  # a shorter TTL: due sooner than its old items
+    monitor.sweep(now)
+    assert len(monitor._timers[7].heap) == 10
+    monitor.sweep(now + 5 * MS)
+    assert [e.key for e in monitor.reported] == [(0,)]
+
+
+def test_a_monitor_started_again_watches_what_changed_while_it_was_stopped(loop) -> None:
+    table = timed_table()
+    monitor = monitored(table, loop)
+    monitor.start()
+    monitor.stop()
+    assert table.on_timer is None
+    table.insert(TableEntry((1,), 0, "fwd", (1,), ttl_ns=5 * MS, last_hit_ns=100 * MS))
+    monitor.start()
+    table.insert(TableEntry((2,), 0, "fwd", (1,), ttl_ns=5 * MS, last_hit_ns=100 * MS))
+    monitor.sweep(105 * MS)
+    assert [e.key for e in monitor.reported] == [(1,), (2,)]
+    monitor.stop()
