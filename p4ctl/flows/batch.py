@@ -11,7 +11,8 @@ sent: their operations fail with a reason naming the stage that failed.
 Entry states follow the outcomes: a confirmed add becomes ADDED, a confirmed
 remove (or a remove the switch answers NOT_FOUND: it is gone either way)
 becomes REMOVED, and anything rejected becomes FAILED with the switch's
-reason.
+reason. A FAILED add gives up its slot unless it may be on the switch all
+the same (:data:`MAYBE_WRITTEN`).
 
 :func:`execute` runs one batch alone. :class:`BatchPipeline` runs many:
 each round hands the provider the next stage of every batch in progress
@@ -38,6 +39,17 @@ from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import FlowStore
 
 log = logging.getLogger(__name__)
+
+
+#: failures after which an added entry may be on the switch all the same: the
+#: answer was lost (the RPC broke or timed out), the switch failed without
+#: saying what it did, or the key is there already. Its slot stays taken,
+#: since its flow id may be in use on the switch. After any other refusal
+#: (and for a stage never sent, ABORTED) nothing was written: the slot is freed.
+MAYBE_WRITTEN = frozenset({
+    "ALREADY_EXISTS", "CANCELLED", "DATA_LOSS", "DEADLINE_EXCEEDED", "INTERNAL",
+    "UNAVAILABLE", "UNKNOWN",
+})
 
 
 class OpKind(enum.Enum):
@@ -294,5 +306,7 @@ def _settle(store: FlowStore, r: OpResult, now: float) -> None:
             store.move(entry, FlowState.ADDED, now=now)
         else:
             store.move(entry, FlowState.FAILED, reason=r.reason, now=now)
+            if r.code not in MAYBE_WRITTEN:
+                store.release_slot(entry)
     elif not r.ok and state is FlowState.ADDED and r.op.kind is OpKind.MODIFY:
         entry.reason = r.reason  # the old action stays on the switch

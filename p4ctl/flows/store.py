@@ -217,6 +217,21 @@ class FlowStore:
         else:
             self._by_state[new][entry] = None
 
+    def release_slot(self, entry: FlowEntry) -> None:
+        """Free the slot of a FAILED entry that is not on the switch; the record stays.
+
+        A write the switch refused left nothing there, so its slot must not
+        keep the next flow of its bucket out (a bucket holds four). The
+        record keeps its reason, for operators and for a retry, with flow id
+        ``NO_SLOT`` as a TABLE_FULL record has.
+        """
+        if entry.state is not FlowState.FAILED:
+            raise ValueError(f"only a FAILED entry gives up its slot, not {entry!r}")
+        slot = entry.flow_id
+        if slot != NO_SLOT and self._by_slot[slot] is entry:
+            self._by_slot[slot] = None
+        entry.flow_id = NO_SLOT
+
     def set_action(self, entry: FlowEntry, action: FlowAction) -> None:
         entry.action = self.actions.intern(action)
 

@@ -17,7 +17,7 @@ from p4ctl.flows.batch import BatchPipeline, FlowOp, OpKind, OpResult, execute
 from p4ctl.flows.entry import DROP
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
-from p4ctl.flows.store import FlowStore, StoreSizes
+from p4ctl.flows.store import NO_SLOT, FlowStore, StoreSizes
 
 
 class ScriptedProvider:
@@ -26,10 +26,10 @@ class ScriptedProvider:
         self.stages: list[list[int]] = []
 
     async def apply(self, ops: Sequence[FlowOp]) -> list[OpResult]:
-        self.stages.append([op.entry.flow_id for op in ops])
+        self.stages.append([op.entry.key for op in ops])
         return [
-            OpResult(op, False, self.reject[op.entry.flow_id], "rejected")
-            if op.entry.flow_id in self.reject else OpResult(op, True)
+            OpResult(op, False, self.reject[op.entry.key], "rejected")
+            if op.entry.key in self.reject else OpResult(op, True)
             for op in ops
         ]
 
@@ -50,18 +50,18 @@ async def test_stages_run_in_order_and_entries_become_added() -> None:
     result = await execute(store, provider, [[FlowOp(OpKind.ADD, rev)],
                                              [FlowOp(OpKind.ADD, fwd)]])
     assert result.ok
-    assert provider.stages == [[rev.flow_id], [fwd.flow_id]]
+    assert provider.stages == [[rev.key], [fwd.key]]
     assert fwd.state is FlowState.ADDED and rev.state is FlowState.ADDED
 
 
 async def test_failed_stage_fails_the_rest_with_a_reason() -> None:
     store = FlowStore(StoreSizes(64, 8, 4))
     fwd, rev = pair(store, 1)
-    provider = ScriptedProvider(reject={rev.flow_id: "RESOURCE_EXHAUSTED"})
+    provider = ScriptedProvider(reject={rev.key: "RESOURCE_EXHAUSTED"})
     result = await execute(store, provider, [[FlowOp(OpKind.ADD, rev)],
                                              [FlowOp(OpKind.ADD, fwd)]])
     assert not result.ok
-    assert provider.stages == [[rev.flow_id]]  # stage 2 never sent
+    assert provider.stages == [[rev.key]]  # stage 2 never sent
     assert rev.state is FlowState.FAILED and rev.reason == "RESOURCE_EXHAUSTED: rejected"
     assert fwd.state is FlowState.FAILED
     assert fwd.reason == "ABORTED: stage 1 failed (RESOURCE_EXHAUSTED: rejected)"
@@ -73,7 +73,7 @@ async def test_remove_not_found_counts_as_removed() -> None:
     for e in (fwd, rev):
         store.move(e, FlowState.ADDED)
         store.move(e, FlowState.PENDING_REMOVE)
-    provider = ScriptedProvider(reject={fwd.flow_id: "NOT_FOUND"})
+    provider = ScriptedProvider(reject={fwd.key: "NOT_FOUND"})
     await execute(store, provider, [[FlowOp(OpKind.REMOVE, fwd), FlowOp(OpKind.REMOVE, rev)]])
     assert len(store) == 0
     assert store.by_flow_id(fwd.flow_id) is None
@@ -90,7 +90,7 @@ class SlowProvider(ScriptedProvider):
     async def apply(self, ops: Sequence[FlowOp]) -> list[OpResult]:
         gate = asyncio.Event()
         self.gates.append(gate)
-        self.stages.append([op.entry.flow_id for op in ops])
+        self.stages.append([op.entry.key for op in ops])
         await gate.wait()
         if self.fail:
             raise RuntimeError("provider bug")
@@ -124,19 +124,19 @@ async def test_pipeline_sends_a_second_stage_with_the_first_stage_of_later_batch
     await release(provider, 3)
     assert (await first).ok and (await second).ok
     # round 2 carried batch 1's forward entry and batch 2's reverse entry
-    assert provider.stages == [[r1.flow_id], [f1.flow_id, r2.flow_id], [f2.flow_id]]
+    assert provider.stages == [[r1.key], [f1.key, r2.key], [f2.key]]
     assert pipeline.rounds == 3
 
 
 async def test_pipeline_failure_of_one_batch_leaves_the_others_alone() -> None:
     store = FlowStore(StoreSizes(64, 8, 4))
     (f1, r1), (f2, r2) = pair(store, 1), pair(store, 2)
-    provider = ScriptedProvider(reject={r1.flow_id: "RESOURCE_EXHAUSTED"})
+    provider = ScriptedProvider(reject={r1.key: "RESOURCE_EXHAUSTED"})
     pipeline = BatchPipeline(store, provider)
     # submitted together: they share each round
     first, second = pipeline.submit(two_stage(f1, r1)), pipeline.submit(two_stage(f2, r2))
     assert not (await first).ok and (await second).ok
-    assert provider.stages == [[r1.flow_id, r2.flow_id], [f2.flow_id]]
+    assert provider.stages == [[r1.key, r2.key], [f2.key]]
     assert f1.state is FlowState.FAILED and f1.reason.startswith("ABORTED: stage 1 failed")
     assert f2.state is FlowState.ADDED and r2.state is FlowState.ADDED
 
@@ -144,7 +144,7 @@ async def test_pipeline_failure_of_one_batch_leaves_the_others_alone() -> None:
 async def test_submit_all_waits_once_for_batches_that_still_run_apart() -> None:
     store = FlowStore(StoreSizes(64, 8, 4))
     (f1, r1), (f2, r2), (f3, r3) = pair(store, 1), pair(store, 2), pair(store, 3)
-    provider = SlowProvider(reject={r2.flow_id: "RESOURCE_EXHAUSTED"})
+    provider = SlowProvider(reject={r2.key: "RESOURCE_EXHAUSTED"})
     pipeline = BatchPipeline(store, provider)
     done = pipeline.submit_all([two_stage(f1, r1), [[], []], two_stage(f2, r2),
                                 [[FlowOp(OpKind.ADD, f3)]]])
@@ -155,7 +155,7 @@ async def test_submit_all_waits_once_for_batches_that_still_run_apart() -> None:
     results = await done
     assert [r.ok for r in results] == [True, True, False, True]  # the empty batch is complete
     assert [len(r.results) for r in results] == [2, 0, 2, 1]
-    assert provider.stages == [[r1.flow_id, r2.flow_id, f3.flow_id], [f1.flow_id]]
+    assert provider.stages == [[r1.key, r2.key, f3.key], [f1.key]]
     assert f1.state is FlowState.ADDED and f2.state is FlowState.FAILED
     assert r3.state is FlowState.PENDING_ADD  # not in any batch
     assert (await pipeline.submit_all([])) == []
@@ -188,7 +188,7 @@ async def test_pipeline_overlaps_rounds_only_when_enough_is_waiting() -> None:
         assert fwd.state is FlowState.ADDED and rev.state is FlowState.ADDED
         # every forward entry went in a round after its reverse entry's round
         rounds = {fid: i for i, stage in enumerate(provider.stages) for fid in stage}
-        assert rounds[fwd.flow_id] > rounds[rev.flow_id]
+        assert rounds[fwd.key] > rounds[rev.key]
 
 
 async def test_pipeline_survives_a_provider_that_raises() -> None:
@@ -208,3 +208,39 @@ async def test_pipeline_survives_a_provider_that_raises() -> None:
     await release(provider, 2)
     await release(provider, 3)
     assert (await later).ok
+
+
+async def test_a_refused_add_gives_up_its_slot_one_that_may_be_written_keeps_it() -> None:
+    """Nothing of a refused pair is on the switch: its slots go to the next flows.
+
+    After an answer that was lost or says the key is there, the entry may be
+    on the switch with its flow id: the slot stays taken.
+    """
+    for code, freed in (("RESOURCE_EXHAUSTED", True), ("INVALID_ARGUMENT", True),
+                        ("UNAVAILABLE", False), ("DEADLINE_EXCEEDED", False),
+                        ("ALREADY_EXISTS", False), ("UNKNOWN", False)):
+        store = FlowStore(StoreSizes(64, 8, 4))
+        fwd, rev = pair(store, 1)
+        slots = (rev.flow_id, fwd.flow_id)
+        provider = ScriptedProvider(reject={rev.key: code})
+        await execute(store, provider, [[FlowOp(OpKind.ADD, rev)], [FlowOp(OpKind.ADD, fwd)]])
+        assert (rev.state, fwd.state) == (FlowState.FAILED, FlowState.FAILED)
+        assert store.get(rev.key) is rev and store.get(fwd.key) is fwd  # the records stay
+        # the forward entry was never sent (ABORTED): its slot is free whatever the code
+        assert fwd.flow_id == NO_SLOT and store.by_flow_id(slots[1]) is None
+        if freed:
+            assert rev.flow_id == NO_SLOT and store.by_flow_id(slots[0]) is None, code
+        else:
+            assert rev.flow_id == slots[0] and store.by_flow_id(slots[0]) is rev, code
+
+
+async def test_a_refused_remove_keeps_its_slot() -> None:
+    store = FlowStore(StoreSizes(64, 8, 4))
+    fwd, _ = pair(store, 1)
+    store.move(fwd, FlowState.ADDED)
+    store.move(fwd, FlowState.PENDING_REMOVE)
+    slot = fwd.flow_id
+    await execute(store, ScriptedProvider(reject={fwd.key: "PERMISSION_DENIED"}),
+                  [[FlowOp(OpKind.REMOVE, fwd)]])
+    assert fwd.state is FlowState.FAILED  # still on the switch
+    assert fwd.flow_id == slot and store.by_flow_id(slot) is fwd

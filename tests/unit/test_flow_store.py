@@ -118,3 +118,22 @@ def test_table_full_flow_is_recorded_failed_without_a_slot() -> None:
     assert all(store.by_flow_id(i) is None for i in range(store.sizes.slots))
     store.move(entry, S.REMOVED)
     assert key(9) not in store and store.count(S.FAILED) == 0
+
+
+def test_a_failed_entry_gives_up_its_slot_to_the_next_flow_of_its_bucket() -> None:
+    store = FlowStore(StoreSizes(4, 0, 4))  # one bucket of four, no overflow
+    entries = [store.allocate(key(n), DROP) for n in range(4)]
+    assert all(e is not None for e in entries) and store.allocate(key(9), DROP) is None
+    first = entries[0]
+    assert first is not None
+    with pytest.raises(ValueError):  # a pending entry may be on the switch at any moment
+        store.release_slot(first)
+    slot = first.flow_id
+    store.move(first, S.FAILED, reason="RESOURCE_EXHAUSTED: no room")
+    store.release_slot(first)
+    assert first.flow_id == -1 and store.by_flow_id(slot) is None
+    assert store.get(key(0)) is first and store.count(S.FAILED) == 1  # the record stays
+    taker = store.allocate(key(9), DROP)
+    assert taker is not None and taker.flow_id == slot
+    store.move(first, S.REMOVED)  # dropping the record leaves the slot to its new owner
+    assert store.by_flow_id(slot) is taker
