@@ -6,30 +6,33 @@ authoritative store. For each new-flow digest message:
 1. decode it (a malformed message is counted, logged and skipped);
 2. skip it when the flow is already pending or installed (the switch may
    report a flow again before its entries land); a FAILED record is retried;
-3. apply the limits: new flows per second (token bucket) and active flows per
-   ingress port and per VRF; excess is dropped and counted (the digest is
-   still acknowledged, so the switch reports the flow again later);
+3. apply the limits on active flows per ingress port and per VRF;
 4. ask policy for the forward action and derive the reverse entry (swapped
    tuple; for NAT the translated tuple), refusing a reverse key that belongs
    to another flow;
-5. allocate both slots (main bucket, else its overflow list; neither: FAILED
+5. take a token of the new-flows-per-second limit, so that only a flow that
+   passed the checks above spends the rate. Excess over any limit is dropped
+   and counted (the digest is still acknowledged, so the switch reports the
+   flow again later);
+6. allocate both slots (main bucket, else its overflow list; neither: FAILED
    with reason TABLE_FULL);
-6. install each flow as a two-stage batch, reverse entry first, so the
+7. install each flow as a two-stage batch, reverse entry first, so the
    reply never arrives before its entry. The batches go through one
    :class:`~p4ctl.flows.batch.BatchPipeline`: each write round carries the
    forward entries of the flows whose reverse entries the previous round
    confirmed and the reverse entries of every flow that arrived meanwhile
    (one flow alone goes at once; a burst goes in large writes). Entries
    become ADDED when the switch confirms them; a pair whose forward entry
-   was rejected has its reverse entry removed again, and one flow's failure
-   does not touch the others.
+   was rejected has its reverse entry removed again, a refused entry gives
+   up its slot, and one flow's failure does not touch the others.
 
 The digest list is acknowledged (by the client) when this handler returns,
 that is after the writes were acknowledged.
 
 Hold mode: packets the switch sends to the CPU for a pending flow are queued
 per flow (bounded, as vRouter holds a few per flow) and re-injected through
-the flow table with packet-out once the flow is installed.
+the flow table with packet-out once the flow is installed; those of a flow
+that fails are dropped and counted.
 """
 
 from __future__ import annotations
@@ -190,9 +193,6 @@ class FlowAgent:
                 counters.duplicates += 1
                 return None
             self._drop_record(existing)  # FAILED earlier: try again
-        if not self._bucket.take():
-            counters.rate_limited += 1
-            return None
         limits = self.limits
         per_port = self._per_port.get(in_port, 0)
         if limits.max_flows_per_port and per_port >= limits.max_flows_per_port:
@@ -218,6 +218,10 @@ class FlowAgent:
                                 FlowKey.unpack(key), FlowKey.unpack(rev_key))
                     return None
                 self._drop_record(other)
+        # a flow refused above is not a new flow: it does not spend the rate
+        if not self._bucket.take():
+            counters.rate_limited += 1
+            return None
         now = self.clock()
         forward = store.allocate(key, decision.action, in_port=in_port,
                                  bucket_hash=bucket_hash, now=now)
@@ -241,28 +245,34 @@ class FlowAgent:
         self.counters.table_full += 1
         self._count_failure("TABLE_FULL")
         self.store.add_failed(key, action, "TABLE_FULL", in_port=in_port, now=now)
-        self._held.pop(key, None)
+        self._drop_held(key)
+
+    def _drop_held(self, key: int) -> None:
+        """Throw away the packets held for a flow that will not be installed, counted."""
+        queue = self._held.pop(key, None)
+        if queue:
+            self.counters.hold_dropped += len(queue)
 
     async def _install(self, pending: list[_Pending]) -> None:
-        await self._pipeline.submit_all([
+        results = await self._pipeline.submit_all([
             ([FlowOp(OpKind.ADD, p.reverse)] if p.reverse is not None else [],
              [FlowOp(OpKind.ADD, p.forward)])
             for p in pending
         ])
         cleanup: list[FlowOp] = []
-        for p in pending:
+        for p, result in zip(pending, results, strict=True):
             fwd, rev = p.forward, p.reverse
-            if fwd.state is FlowState.ADDED and (rev is None or rev.state is FlowState.ADDED):
+            if result.ok:
                 self.counters.installed += 1
                 if self._held:  # packets wait only in hold mode
                     await self._release_held(fwd)
                 continue
             self.counters.failed += 1
-            self._count_failure(
-                next((e.reason for e in (rev, fwd) if e is not None and e.reason), "UNKNOWN")
-            )
+            # the first refusal is the cause; a later stage's is ABORTED for it
+            self._count_failure(result.failed[0].reason)
             self._release_limits(p.in_port, p.vrf)
-            self._held.pop(fwd.key, None)
+            if self.store.get(fwd.key) is fwd:  # not a retry's by now: its packets are its own
+                self._drop_held(fwd.key)
             if rev is not None and rev.state is FlowState.ADDED:
                 self.store.move(rev, FlowState.PENDING_REMOVE)
                 cleanup.append(FlowOp(OpKind.REMOVE, rev))
@@ -326,8 +336,7 @@ class FlowAgent:
         queue = self._held.get(packed)
         if queue is None:
             if len(self._held) >= self.limits.max_held_flows:
-                self._held.popitem(last=False)
-                self.counters.hold_dropped += 1
+                self.counters.hold_dropped += len(self._held.popitem(last=False)[1])
             queue = self._held[packed] = []
         if len(queue) >= self.limits.hold_queue:
             self.counters.hold_dropped += 1

@@ -8,10 +8,12 @@ at what the switch holds (read back over P4Runtime).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,7 +26,9 @@ from p4ctl.controller import DeviceController
 from p4ctl.flows.entry import ActionKind
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
+from p4ctl.flows.store import NO_SLOT
 from p4ctl.metrics import Metrics
+from p4ctl.p4rt.messages import DigestList, PacketIn
 from p4ctl.pipeline import BUNDLED
 from p4ctl.switch.device import SoftwareSwitch
 
@@ -88,6 +92,16 @@ class Rig:
             await asyncio.sleep(0.01)
         raise AssertionError(f"{key} not installed: {store.get(key)!r}")
 
+    async def failed(self, key: FlowKey, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        store = self.controller.store
+        while time.monotonic() < deadline:
+            e = store.get(key)
+            if e is not None and e.state is FlowState.FAILED:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{key} did not fail: {store.get(key)!r}")
+
     async def switch_entries(self) -> list[p4runtime_pb2.TableEntry]:
         mapping = self.controller.mapping
         out = []
@@ -116,14 +130,28 @@ async def make_rig(
     return switch, controller
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    switch, controller = await make_rig()
+@contextlib.asynccontextmanager
+async def rigged(**options: Any) -> AsyncIterator[Rig]:
+    """A rig with :func:`make_rig`'s options, stopped when the test is done."""
+    switch, controller = await make_rig(**options)
     try:
         yield Rig(switch, controller)
     finally:
         await controller.stop()
         await switch.stop()
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with rigged() as rig:
+        yield rig
+
+
+def new_flow_message(key: FlowKey, in_port: int = 1) -> dict[str, int]:
+    """The decoded new-flow digest message the switch sends for ``key``'s first packet."""
+    fields = dict(zip(("vrf", "src_addr", "dst_addr", "proto", "src_port", "dst_port"),
+                      key.values(), strict=True))
+    return {**fields, "ingress_port": in_port, "bucket_hash": key.bucket_hash()}
 
 
 def tcp(src: str, dst: str, sport: int, dport: int, flags: str = "S") -> bytes:
@@ -251,9 +279,8 @@ async def test_full_bucket_goes_to_overflow_and_still_forwards(rig: Rig) -> None
 async def test_repeated_digest_for_a_pending_flow_creates_no_second_flow() -> None:
     # The switch forgets an unacknowledged digest after ack_timeout (100 ms
     # here) and reports the flow again while its writes are still delayed.
-    switch, controller = await make_rig(ack="100ms")
-    rig = Rig(switch, controller)
-    try:
+    async with rigged(ack="100ms") as rig:
+        switch, controller = rig.switch, rig.controller
         switch.faults.delay(1.0, ["Write"])
         flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,tcp,1111,22")
         for _ in range(8):
@@ -265,9 +292,6 @@ async def test_repeated_digest_for_a_pending_flow_creates_no_second_flow() -> No
         assert controller.agent.counters.duplicates >= 1
         assert len(controller.store) == 2
         assert len(await rig.switch_entries()) == 2
-    finally:
-        await controller.stop()
-        await switch.stop()
 
 
 async def test_rejected_write_ends_failed_with_the_switch_reason(rig: Rig) -> None:
@@ -290,8 +314,8 @@ async def test_rejected_write_ends_failed_with_the_switch_reason(rig: Rig) -> No
 
 
 async def test_burst_above_the_rate_limit_is_counted_not_crashed() -> None:
-    switch, controller = await make_rig(rate=5)
-    try:
+    async with rigged(rate=5) as rig:
+        switch, controller = rig.switch, rig.controller
         for port in range(100):
             await switch.inject(1, udp("10.1.0.1", "10.2.0.1", 20000 + port, 7))
         counters = controller.agent.counters
@@ -307,16 +331,12 @@ async def test_burst_above_the_rate_limit_is_counted_not_crashed() -> None:
         await asyncio.sleep(1.0)
         flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,30000,7")
         await switch.inject(1, udp("10.1.0.1", "10.2.0.1", 30000, 7))
-        await Rig(switch, controller).installed(flow)
-    finally:
-        await controller.stop()
-        await switch.stop()
+        await rig.installed(flow)
 
 
 async def test_hold_mode_reinjects_the_first_packet_after_install() -> None:
-    switch, controller = await make_rig(hold=True)
-    rig = Rig(switch, controller)
-    try:
+    async with rigged(hold=True) as rig:
+        controller = rig.controller
         first = tcp("10.1.0.1", "10.2.0.1", 3333, 80)
         await rig.send(1, first)
         # the one and only packet comes out once the flow is in: nothing was lost
@@ -324,15 +344,11 @@ async def test_hold_mode_reinjects_the_first_packet_after_install() -> None:
         await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,tcp,3333,80"))
         counters = controller.agent.counters
         assert (counters.held, counters.reinjected, counters.hold_dropped) == (1, 1, 0)
-    finally:
-        await controller.stop()
-        await switch.stop()
 
 
 async def test_hold_queue_is_bounded_and_overflow_counted() -> None:
-    switch, controller = await make_rig(hold=True)
-    rig = Rig(switch, controller)
-    try:
+    async with rigged(hold=True) as rig:
+        switch, controller = rig.switch, rig.controller
         switch.faults.delay(0.5, ["Write"])  # keep the flow pending while packets arrive
         frames = [udp("10.1.0.1", "10.2.0.1", 4444, 9) for _ in range(6)]
         for f in frames:
@@ -344,15 +360,11 @@ async def test_hold_queue_is_bounded_and_overflow_counted() -> None:
         assert counters.held == hold_queue
         assert counters.hold_dropped == len(frames) - hold_queue
         assert len(switch.drain(2)) == hold_queue
-    finally:
-        await controller.stop()
-        await switch.stop()
 
 
 async def test_flows_per_port_limit_is_counted() -> None:
-    switch, controller = await make_rig(per_port=2)
-    rig = Rig(switch, controller)
-    try:
+    async with rigged(per_port=2) as rig:
+        controller = rig.controller
         for sport in (1, 2, 3, 4):
             await rig.send(1, udp("10.1.0.1", "10.2.0.1", sport, 9))
             await asyncio.sleep(0.05)
@@ -363,19 +375,12 @@ async def test_flows_per_port_limit_is_counted() -> None:
             await asyncio.sleep(0.05)
         assert counters.installed == 2 and counters.port_limited == 2
         assert FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,3,9") not in controller.store
-    finally:
-        await controller.stop()
-        await switch.stop()
 
 
 async def test_malformed_digest_messages_are_counted_and_the_rest_installed(rig: Rig) -> None:
     """A bad message of a digest list is counted and skipped; its neighbours still go in."""
-    from p4ctl.p4rt.messages import DigestList
-
     good = FlowKey.parse("0,10.1.0.7,10.2.0.7,tcp,4000,80")
-    fields = dict(zip(("vrf", "src_addr", "dst_addr", "proto", "src_port", "dst_port"),
-                      good.values(), strict=True))
-    message = {**fields, "ingress_port": 1, "bucket_hash": good.bucket_hash()}
+    message = new_flow_message(good)
     digest = DigestList("new_flow_digest_t", 1, 77, [
         {**message, "src_port": 1 << 16},          # does not fit its field
         {k: v for k, v in message.items() if k != "proto"},  # a member missing
@@ -389,3 +394,102 @@ async def test_malformed_digest_messages_are_counted_and_the_rest_installed(rig:
     await rig.installed(good)  # the flow itself is fine: installed under its own hash
     assert {rig.controller.mapping.parse_table_entry(e)[0]
             for e in await rig.switch_entries()} == {good, good.reverse()}
+
+
+async def test_refused_flows_leave_their_slots_to_later_flows(rig: Rig) -> None:
+    """A refused pair leaves nothing on the switch, so its bucket serves the next flows."""
+    store = rig.controller.store
+    ways = store.sizes.bucket_ways
+    keys = colliding_keys(store.sizes, ways + 1)
+    rig.switch.faults.reject_writes(ways, grpc.StatusCode.RESOURCE_EXHAUSTED, "no room")
+    for key in keys[:ways]:  # each pair's first write (its reverse entry) is refused
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", key.src_port, 9))
+        await rig.failed(key)
+    refused = [store.get(k) for k in keys[:ways]]
+    assert all(e is not None and e.flow_id == NO_SLOT for e in refused)
+    assert all(e.partner is not None and e.partner.flow_id == NO_SLOT for e in refused)
+    last = keys[-1]
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", last.src_port, 9))
+    await rig.installed(last)
+    assert not store.is_overflow(store.get(last))  # its main bucket had room again
+    assert rig.controller.agent.counters.table_full == 0
+
+
+async def test_flows_refused_by_a_port_limit_do_not_spend_the_new_flow_rate() -> None:
+    async with rigged(rate=2, per_port=1) as rig:
+        controller = rig.controller
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5001, 9))
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5002, 9))  # over port 1's limit
+        await rig.send(2, udp("10.2.0.1", "10.1.0.1", 6001, 9))  # the second new flow
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5001,9"))
+        await rig.installed(FlowKey.parse("0,10.2.0.1,10.1.0.1,udp,6001,9"))
+        counters = controller.agent.counters
+        assert (counters.port_limited, counters.rate_limited) == (1, 0)
+
+
+async def test_packets_held_for_a_refused_flow_are_counted_as_dropped() -> None:
+    async with rigged(hold=True) as rig:
+        switch, controller = rig.switch, rig.controller
+        switch.faults.delay(0.3, ["Write"])  # both packets wait for the (refused) write
+        switch.faults.reject_writes(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "no room")
+        for _ in range(2):
+            await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7001, 9))
+        await rig.failed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7001,9"))
+        counters = controller.agent.counters
+        assert (counters.held, counters.reinjected, counters.hold_dropped) == (2, 0, 2)
+        assert rig.nothing_on(2)
+
+
+async def test_a_hold_queue_pushed_out_counts_each_of_its_packets() -> None:
+    async with rigged(hold=True) as rig:
+        switch, controller = rig.switch, rig.controller
+        agent = controller.agent
+        agent.limits = dataclasses.replace(agent.limits, max_held_flows=1)
+        switch.faults.delay(0.5, ["Write"])
+        first = udp("10.1.0.1", "10.2.0.1", 7101, 9)
+        for _ in range(agent.limits.hold_queue):
+            await rig.send(1, first)
+        second = udp("10.1.0.1", "10.2.0.1", 7102, 9)
+        await rig.send(1, second)  # one flow's packets may wait: the first's are dropped
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7102,9"))
+        assert bytes(await rig.expect(2)) == second
+        counters = agent.counters
+        assert counters.held == agent.limits.hold_queue + 1
+        assert (counters.reinjected, counters.hold_dropped) == (1, agent.limits.hold_queue)
+
+
+async def test_a_retry_reported_before_the_refused_list_resumes_keeps_its_packets() -> None:
+    """A flow's first write is refused and the switch reports it again at once.
+
+    The retry is admitted and a packet is held for it before the first
+    list's handler resumes; that handler's clean-up must leave the retry's
+    packet alone, and count the refusal under the switch's reason.
+    """
+    async with rigged(hold=True) as rig:
+        switch, controller = rig.switch, rig.controller
+        agent, store = controller.agent, controller.store
+        flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7201,9")
+        frame = udp("10.1.0.1", "10.2.0.1", 7201, 9)
+        message = new_flow_message(flow)
+        submit_all = agent._pipeline.submit_all
+        retries: list[asyncio.Task[None]] = []
+
+        async def refused_then_reported_again(batches):
+            results = await submit_all(batches)
+            if not retries:  # the first list's pair was refused; its handler has not resumed
+                retries.append(asyncio.create_task(
+                    agent.on_new_flows(DigestList("new_flow_digest_t", 1, 2, [message]))))
+                while getattr(store.get(flow), "state", None) is not FlowState.PENDING_ADD:
+                    await asyncio.sleep(0)
+                await agent.on_packet_in(PacketIn(frame, {"ingress_port": 1}))
+            return results
+
+        agent._pipeline.submit_all = refused_then_reported_again
+        switch.faults.reject_writes(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "no room")
+        await agent.on_new_flows(DigestList("new_flow_digest_t", 1, 1, [message]))
+        await retries[0]
+        assert store.get(flow).state is FlowState.ADDED
+        assert bytes(await rig.expect(2)) == frame
+        counters = agent.counters
+        assert (counters.held, counters.reinjected, counters.hold_dropped) == (1, 1, 0)
+        assert counters.failures_by_reason == {"RESOURCE_EXHAUSTED": 1}
