@@ -19,6 +19,39 @@ from p4ctl.config.schema import build_config
 
 log = logging.getLogger(__name__)
 
+#: How deep lists and mappings may nest. A real file needs less than 10; PyYAML
+#: composes recursively and would overflow Python's stack near 300.
+MAX_DEPTH = 64
+
+
+class _TooDeep(Exception):
+    """Nesting beyond :data:`MAX_DEPTH`, at ``line`` (1-based) under top-level ``field``."""
+
+    def __init__(self, line: int, field: str) -> None:
+        super().__init__(line, field)
+        self.line = line
+        self.field = field
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to nest deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.top_field = ""  # the top-level key being composed, to name in an error
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.depth >= MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark.line + 1, self.top_field)
+        if self.depth == 1 and isinstance(index, yaml.ScalarNode):  # a root mapping's value
+            self.top_field = index.value
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
 
 def load_config(path: str | Path) -> Config:
     """Read and validate the configuration file at ``path``.
@@ -47,9 +80,16 @@ def parse_config(text: str, filename: str = "<config>") -> Config:
 def _parse(text: str, filename: str, source: Path | None) -> Config:
     base_dir = (source or Path(filename).resolve()).parent
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise ConfigError([_syntax_issue(exc, text, filename)]) from None
+    except _TooDeep as exc:
+        raise ConfigError([ConfigIssue(filename, exc.line, exc.field, f"lists and mappings nested "
+                                       f"more than {MAX_DEPTH} deep (no configuration needs "
+                                       "that many)")]) from None
+    except RecursionError:  # only if the caller left us less stack than MAX_DEPTH needs
+        raise ConfigError([ConfigIssue(filename, 1, "", "lists and mappings nested too deep "
+                                       "to read")]) from None
     reader = Reader(filename, base_dir)
     config = build_config(reader, root, source)
     if reader.issues:

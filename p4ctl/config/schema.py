@@ -9,6 +9,7 @@ away when any issue was recorded.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from p4ctl.config.model import (
     VrfPolicy,
     _frozen_map,
 )
-from p4ctl.config.reader import Reader, Section, is_null, join
+from p4ctl.config.reader import YAML_TAG, Reader, Section, is_null, join
 from p4ctl.flows.key import IP_PROTO_TCP, IP_PROTO_UDP
 
 TOP_KEYS = ("devices", "tables", "flows", "aging", "reconcile", "metrics", "policy")
@@ -88,11 +89,11 @@ def build_config(reader: Reader, root: yaml.Node | None, source: Path | None) ->
     flows = _flows(reader.section(top.child("flows"), "flows", FLOW_KEYS))
     aging = _aging(reader.section(top.child("aging"), "aging", AGING_KEYS))
     reconcile_sec = reader.section(top.child("reconcile"), "reconcile", RECONCILE_KEYS)
-    reconcile = ReconcileConfig(reconcile_sec.get("interval", v.duration, 30.0))
+    reconcile = ReconcileConfig(reconcile_sec.get("interval", v.duration, 30.0, decimal=True))
     metrics_sec = reader.section(top.child("metrics"), "metrics", METRICS_KEYS)
     metrics = MetricsConfig(
         address=metrics_sec.get("address", v.endpoint, None),
-        log_interval=metrics_sec.get("log_interval", v.positive_duration, 60.0),
+        log_interval=metrics_sec.get("log_interval", v.positive_duration, 60.0, decimal=True),
     )
     policy = _policy(reader.section(top.child("policy"), "policy", POLICY_KEYS))
     _check_addresses(metrics_sec, devices, metrics)
@@ -110,7 +111,7 @@ def _devices(top: Section) -> tuple[DeviceConfig, ...]:
         top.missing("devices", ": give at least one device")
         return ()
     items = reader.items(node, "devices")
-    if isinstance(node, yaml.SequenceNode) and not items:
+    if isinstance(node, yaml.SequenceNode) and not node.value:
         top.error("devices", "give at least one device")
     devices: list[DeviceConfig] = []
     names: dict[str, int] = {}
@@ -184,6 +185,9 @@ def _election_id(sec: Section) -> int:
     path = sec.path("election_id")
     reader = sec.reader
     if isinstance(node, yaml.SequenceNode):
+        if not reader.plain(node, path):
+            sec.bad.add("election_id")
+            return 1
         items = node.value
         if len(items) != 2:
             sec.error("election_id", f"expected [high, low], got a list of {len(items)}")
@@ -206,18 +210,49 @@ def _election_id(sec: Section) -> int:
 
 
 def _path(sec: Section, key: str) -> Path | None:
-    """A file-system path; relative ones are taken from the config file's directory."""
+    """A file-system path; relative ones are taken from the config file's directory.
+
+    None (and an error) for text no file name can be: the operating system
+    refuses a NUL character, and ``~nobody`` needs a user that exists.
+    """
     raw = sec.get(key, v.text, None)
     if raw is None:
         return None
-    return (sec.reader.base_dir / Path(raw).expanduser()).resolve()
+    if "\0" in raw:
+        sec.error(key, f"{raw!r} has a NUL character, which no file name can hold")
+        return None
+    try:
+        return (sec.reader.base_dir / Path(raw).expanduser()).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: no home directory for ~user
+        sec.error(key, f"{raw!r} cannot be used as a path ({exc})")
+        return None
+
+
+def _kind(path: Path) -> str:
+    """``file``, ``dir``, ``missing``, ``other``, or why the path cannot be looked at.
+
+    Unlike ``Path.is_file``, never raises: a name too long for the file system
+    or a directory we may not enter is the file's mistake to report.
+    """
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if stat.S_ISREG(mode):
+        return "file"
+    return "dir" if stat.S_ISDIR(mode) else "other"
 
 
 def _tls(sec: Section) -> TlsConfig:
     files = {key: _path(sec, key) for key in ("ca", "cert", "key")}
     for key, path in files.items():
-        if path is not None and not path.is_file():
+        kind = _kind(path) if path is not None else "file"
+        if kind in ("missing", "dir", "other"):
             sec.error(key, f"file not found: {path}")
+        elif kind != "file":  # the reason it cannot be looked at, e.g. "File name too long"
+            sec.error(key, f"{path}: {kind}")
     if sec.given("cert") != sec.given("key"):
         lone, other = ("cert", "key") if sec.given("cert") else ("key", "cert")
         sec.error(lone, f"'{lone}' needs '{other}' too (mutual TLS uses both)")
@@ -229,10 +264,14 @@ def _pipeline(sec: Section) -> Path:
     path = _path(sec, "pipeline")
     if path is None:
         return bundled_pipeline_dir()
-    if not path.is_dir():
-        what = "is a file: give the directory that holds it" if path.is_file() else "not found"
-        sec.error("pipeline", f"{path}: {what}")
-    elif not (path / "pipeline.yaml").is_file():
+    kind = _kind(path)
+    if kind in ("missing", "other"):
+        sec.error("pipeline", f"{path}: not found")
+    elif kind == "file":
+        sec.error("pipeline", f"{path}: is a file: give the directory that holds it")
+    elif kind != "dir":
+        sec.error("pipeline", f"{path}: {kind}")
+    elif _kind(path / "pipeline.yaml") != "file":
         sec.error("pipeline", f"{path} has no pipeline.yaml")
     return path
 
@@ -246,7 +285,7 @@ def _port_vrf(sec: Section) -> Any:
     pairs = reader.pairs(node, path)
     mapping: dict[int, int] = {}
     for key_node, value_node in pairs or ():
-        ok_port, port = reader.convert(key_node, path, v.switch_port)
+        ok_port, port = reader.convert(key_node, path, v.switch_port, decimal=True)
         field = join(path, port if ok_port else key_node.value)
         ok_vrf, vrf = reader.convert(value_node, field, v.vrf)
         if ok_port and ok_vrf:
@@ -275,8 +314,8 @@ def _flows(sec: Section) -> FlowSettings:
     digest_sec = reader.section(sec.child("digest"), sec.path("digest"), DIGEST_KEYS)
     digest = DigestSettings(
         max_list_size=digest_sec.get("max_list_size", v.integer(0, (1 << 31) - 1), 128),
-        max_timeout=digest_sec.get("max_timeout", v.duration, 0.001),
-        ack_timeout=digest_sec.get("ack_timeout", v.duration, 1.0),
+        max_timeout=digest_sec.get("max_timeout", v.duration, 0.001, decimal=True),
+        ack_timeout=digest_sec.get("ack_timeout", v.duration, 1.0, decimal=True),
     )
     count = v.integer(0, 1 << 31)
     settings = FlowSettings(
@@ -301,19 +340,19 @@ def _aging(sec: Section) -> AgingConfig:
         if item_sec.ok("protocol") and proto is None:
             item_sec.error("protocol", "give one protocol (tcp, udp, icmp or a number), not any")
         ports = _port_set(item_sec, "port", proto)
-        timeout = item_sec.get("timeout", v.positive_duration)
+        timeout = item_sec.get("timeout", v.positive_duration, decimal=True)
         if proto is not None and timeout is not None:
             overrides.append(AgingOverride(proto, ports, timeout))
     tcp_sec = reader.section(sec.child("tcp"), sec.path("tcp"), TCP_KEYS)
     tcp = TcpAging(
-        eviction_grace=tcp_sec.get("eviction_grace", v.duration, 2.0),
-        half_open_timeout=tcp_sec.get("half_open_timeout", v.positive_duration, 30.0),
+        eviction_grace=tcp_sec.get("eviction_grace", v.duration, 2.0, decimal=True),
+        half_open_timeout=tcp_sec.get("half_open_timeout", v.positive_duration, 30.0, decimal=True),
     )
     return AgingConfig(
-        default_timeout=sec.get("default_timeout", v.positive_duration, 180.0),
+        default_timeout=sec.get("default_timeout", v.positive_duration, 180.0, decimal=True),
         overrides=tuple(overrides),
         tcp=tcp,
-        scan_interval=sec.get("scan_interval", v.positive_duration, 1.0),
+        scan_interval=sec.get("scan_interval", v.positive_duration, 1.0, decimal=True),
     )
 
 
@@ -331,19 +370,21 @@ def _port_set(sec: Section, key: str, proto: int | None) -> PortSet:
     path = sec.path(key)
     ranges: list[tuple[int, int]] = []
     if isinstance(node, yaml.SequenceNode):
+        if not reader.plain(node, path):
+            sec.bad.add(key)
+            return ANY_PORT
         if not node.value:
             sec.error(key, "an empty list matches no port (leave the field out for any port)")
         for index, item in enumerate(node.value):
-            ok, port_range = reader.convert(item, f"{path}[{index}]", v.port_range)
+            ok, port_range = reader.convert(item, f"{path}[{index}]", v.port_range, decimal=True)
             if ok:
                 ranges.append(port_range)
             else:
                 sec.bad.add(key)
     else:
-        ok, value = reader.python(node, path)
-        if ok and isinstance(value, str) and value.strip().lower() == "any":
+        if _is_any(node):
             return ANY_PORT
-        ok, port_range = reader.convert(node, path, v.port_range)
+        ok, port_range = reader.convert(node, path, v.port_range, decimal=True)
         if not ok:
             sec.bad.add(key)
             return ANY_PORT
@@ -353,6 +394,12 @@ def _port_set(sec: Section, key: str, proto: int | None) -> PortSet:
         sec.error(key, f"ports only apply to tcp or udp, not protocol "
                   f"{v.protocol_name(proto)}")
     return ports
+
+
+def _is_any(node: yaml.Node) -> bool:
+    """The word ``any`` (read from the node's text, so a bad value is reported only once)."""
+    return (isinstance(node, yaml.ScalarNode) and node.tag == YAML_TAG + "str"
+            and node.value.strip().lower() == "any")
 
 
 # --- policy ------------------------------------------------------------------
@@ -420,11 +467,14 @@ def _in_ports(sec: Section) -> frozenset[int] | None:
         return None
     reader = sec.reader
     path = sec.path("in_ports")
+    if isinstance(node, yaml.SequenceNode) and not reader.plain(node, path):
+        sec.bad.add("in_ports")
+        return frozenset()
     nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
     ports: set[int] = set()
     for index, item in enumerate(nodes):
         field = f"{path}[{index}]" if isinstance(node, yaml.SequenceNode) else path
-        ok, port = reader.convert(item, field, v.switch_port)
+        ok, port = reader.convert(item, field, v.switch_port, decimal=True)
         if ok:
             ports.add(port)
         else:
@@ -437,9 +487,10 @@ def _in_ports(sec: Section) -> frozenset[int] | None:
 def _action(sec: Section, proto: int | None) -> ActionSpec | None:
     """The action fields of a rule or default, with the fields each action needs."""
     kind_text = sec.get("action", v.choice(tuple(RuleAction)))
-    port = sec.get("port", v.switch_port, None)
+    port = sec.get("port", v.switch_port, None, decimal=True)
     to_address = sec.get("to_address", v.ipv4_address, None)
-    to_port = sec.get("to_port", v.integer(0, v.MAX_L4_PORT, "an L4 port"), None)
+    # Port 0 matches in a port set, but as a translation target it is no port.
+    to_port = sec.get("to_port", v.integer(1, v.MAX_L4_PORT, "an L4 port"), None, decimal=True)
     if kind_text is None:
         return None
     kind = RuleAction(kind_text)

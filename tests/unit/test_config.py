@@ -649,7 +649,7 @@ def test_the_documented_port_range_message() -> None:
         ("{action: snat, port: 2, to_address: 1.2.3.4, to_port: 1000}", "to_port",
          "port translation needs protocol tcp or udp, not any"),
         ("{protocol: tcp, action: snat, port: 2, to_address: 1.2.3.4, to_port: 65536}",
-         "to_port", "65536 is out of range (0-65535)"),
+         "to_port", "65536 is out of range (1-65535)"),
         ("{action: accept}", "action", "'accept' is not one of forward, drop, snat, dnat"),
         ("{name: web}", "action", "required field is missing"),
         ("{name: 'a b', action: drop}", "name",
@@ -753,3 +753,290 @@ def test_example_tables_match_the_committed_pipeline() -> None:
         pytest.skip(f"{pipeline} is not there yet")
     sizes = yaml.safe_load(pipeline.read_text())["sizes"]
     assert load_config(EXAMPLE).check_table_sizes(sizes) == []
+
+
+# --- what a user can write must never crash the loader -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("role: 2024-02-30", "'2024-02-30' is not a date or time (day is out of range for "
+         "month); quote it if it is text"),
+        ("device_id: 0x_", "'0x_' is not an integer; quote it if it is text"),
+        ("device_id: 0b_", "'0b_' is not an integer; quote it if it is text"),
+        ("device_id: ._", "'._' is not an integer"),  # a string to PyYAML: no crash here
+        ("role: !!int abc", "'abc' is not an integer"),
+        ("role: !!float abc", "'abc' is not a number"),
+        ("push_pipeline: !!bool maybe", "'maybe' is not true or false"),
+        ("role: !!timestamp soon", "'soon' is not a date or time"),
+    ],
+)
+def test_scalars_yaml_cannot_build_are_errors(line: str, message: str) -> None:
+    field = line.partition(":")[0]
+    if field == "device_id":
+        text, line_number = DEVICE.replace("device_id: 1", line), 4
+    else:
+        text, line_number = DEVICE + f"    {line}\n", 5
+    assert error(text) == f"t.yaml:{line_number}: devices[0].{field}: {message}"
+
+
+def test_a_key_yaml_cannot_build_is_one_error() -> None:
+    assert error(DEVICE + "tables: {2024-02-30: 1}\n") == (
+        "t.yaml:5: tables: '2024-02-30' is not a date or time (day is out of range for month); "
+        "quote it if it is text")
+    # The same bad node reached twice (an alias) is reported for each field (at the
+    # line it is written on), not as a "recursive node" the second time.
+    assert errors(DEVICE + "    role: &r !!int abc\n  - {name: s2, address: 'h:1', device_id: 2,"
+                  " role: *r}\n") == [
+        "t.yaml:5: devices[0].role: 'abc' is not an integer",
+        "t.yaml:5: devices[1].role: 'abc' is not an integer",
+    ]
+
+
+def test_giant_integer_duration() -> None:
+    assert error(DEVICE + f"aging: {{default_timeout: {'9' * 400}}}\n") == (
+        "t.yaml:5: aging.default_timeout: a 400-digit number is more than 365 days")
+
+
+@pytest.mark.parametrize("field", ["pipeline", "tls.ca", "tls.key"])
+def test_path_with_a_nul_character(field: str) -> None:
+    key = field.rpartition(".")[2]
+    value = '"a\\0b"'
+    text = DEVICE + (f"    {key}: {value}\n" if key == "pipeline" else
+                     f"    tls: {{{key}: {value}, {'cert' if key == 'key' else 'server_name'}: "
+                     "x}\n")
+    assert (f"t.yaml:5: devices[0].{field}: 'a\\x00b' has a NUL character, which no file "
+            "name can hold") in errors(text)
+
+
+@pytest.mark.parametrize("field", ["pipeline", "tls.ca"])
+def test_path_name_too_long(tmp_path: Path, field: str) -> None:
+    key = field.rpartition(".")[2]
+    name = "a" * 300
+    text = DEVICE + (f"    {key}: {name}\n" if key == "pipeline" else f"    tls: {{ca: {name}}}\n")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, str(tmp_path / "c.yaml"))
+    assert [str(e) for e in info.value.errors] == [
+        f"{tmp_path / 'c.yaml'}:5: devices[0].{field}: {tmp_path / name}: File name too long"]
+
+
+def test_deep_nesting_is_an_error() -> None:
+    text = "devices: " + "[" * 1000 + "]" * 1000 + "\n"
+    assert error(text) == ("t.yaml:1: devices: lists and mappings nested more than 64 deep (no "
+                           "configuration needs that many)")
+    text = DEVICE + "tables:\n" + "".join("  " * i + f"  k{i}:\n" for i in range(1000))
+    assert error(text) == ("t.yaml:68: tables: lists and mappings nested more than 64 deep (no "
+                           "configuration needs that many)")
+    assert error("? " + "[" * 300 + "]" * 300 + "\n: 1\n") == (
+        "t.yaml:1: lists and mappings nested more than 64 deep (no configuration needs that many)")
+    # As deep as any real file goes: fine (the keys are unknown, nothing more).
+    assert error(DEVICE + "tables: " + "{a: " * 30 + "1" + "}" * 30 + "\n").startswith(
+        "t.yaml:5: tables.a: unknown key")
+
+
+# --- values YAML would read in a surprising way ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "message"),
+    [
+        ("{protocol: tcp, dst_ports: 20:21, action: drop}", "dst_ports",
+         "'20:21' is not a plain decimal number (YAML 1.1 reads it as 1221)"),
+        ("{protocol: tcp, dst_ports: [80, 1_000], action: drop}", "dst_ports[1]",
+         "'1_000' is not a plain decimal number (YAML 1.1 reads it as 1000)"),
+        ("{protocol: tcp, src_ports: 010, action: drop}", "src_ports",
+         "'010' is not a plain decimal number (YAML 1.1 reads it as 8)"),
+        ("{protocol: tcp, src_ports: '1_000', action: drop}", "src_ports",
+         "'1_000' is not a port or a port range like '8000-8080'"),
+        ("{protocol: tcp, src_ports: '0080-90', action: drop}", "src_ports",
+         "'0080-90' is not a port or a port range like '8000-8080'"),
+        ("{protocol: tcp, action: dnat, port: 1, to_address: 10.0.0.1, to_port: 1:20}",
+         "to_port", "'1:20' is not a plain decimal number (YAML 1.1 reads it as 80)"),
+        ("{action: forward, port: 0x2}", "port",
+         "'0x2' is not a plain decimal number (YAML 1.1 reads it as 2)"),
+        ("{in_ports: [1, 02], action: drop}", "in_ports[1]",
+         "'02' is not a plain decimal number (YAML 1.1 reads it as 2)"),
+    ],
+)
+def test_ports_are_plain_decimal(rule: str, field: str, message: str) -> None:
+    issue = error(policy_text(f"- {rule}\n"))
+    assert issue == f"t.yaml:10: policy.vrfs.0.rules[0].{field}: {message}"
+
+
+def test_aging_override_port_is_plain_decimal() -> None:
+    assert error(DEVICE + "aging:\n  overrides:\n    - {protocol: udp, port: 1:53, timeout: 5s}\n"
+                 ) == ("t.yaml:7: aging.overrides[0].port: '1:53' is not a plain decimal number "
+                       "(YAML 1.1 reads it as 113)")
+    assert error(DEVICE + "    port_vrf: {1_0: 1}\n") == (
+        "t.yaml:5: devices[0].port_vrf: '1_0' is not a plain decimal number (YAML 1.1 reads it "
+        "as 10)")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1_000", "'1_000' is not a plain decimal number (YAML 1.1 reads it as 1000)"),
+        ("1:30", "'1:30' is not a plain decimal number (YAML 1.1 reads it as 90)"),
+        ("1_0.5", "'1_0.5' is not a plain decimal number (YAML 1.1 reads it as 10.5)"),
+        ("'1_000'", "'1_000' is not a duration (a number of seconds, or e.g. '500ms', '5s', "
+         "'2m', '1h')"),
+        ("'\u0665s'", "'\u0665s' is not a duration (a number of seconds, or e.g. '500ms', '5s', "
+         "'2m', '1h')"),
+    ],
+)
+def test_durations_are_plain_decimal(text: str, message: str) -> None:
+    assert error(DEVICE + f"aging: {{default_timeout: {text}}}\n") == (
+        f"t.yaml:5: aging.default_timeout: {message}")
+
+
+@pytest.mark.parametrize(
+    ("field", "address", "message"),
+    [
+        ("devices[0].address", "300.1.1.1:9559",
+         "'300.1.1.1:9559' has a bad IPv4 address '300.1.1.1'"),
+        ("devices[0].address", "10.1.1:9559", "'10.1.1:9559' has a bad IPv4 address '10.1.1'"),
+        ("metrics.address", "1.2.3.4.5:9100", "'1.2.3.4.5:9100' has a bad IPv4 address "
+         "'1.2.3.4.5'"),
+        ("devices[0].address", "'h:\u00b2'", "'h:\u00b2' has a bad port '\u00b2' (the port must be "
+         "a decimal number)"),
+        ("devices[0].address", "'h:\u0665'", "'h:\u0665' has a bad port '\u0665' (the port must be "
+         "a decimal number)"),
+        ("devices[0].address", "'s1\n:1'", "'s1\\n:1' has a bad host name 's1\\n'"),
+    ],
+)
+def test_address_host_and_port_forms(field: str, address: str, message: str) -> None:
+    if field.startswith("metrics"):
+        text = DEVICE + f"metrics: {{address: {address}}}\n"
+        line = 5
+    else:
+        text = DEVICE.replace("127.0.0.1:9559", address.replace("\n", "\\n").replace("'", '"'))
+        line = 3
+    assert error(text) == f"t.yaml:{line}: {field}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0.1ns", "'0.1ns' is less than 1ns (the smallest duration P4Runtime can express)"),
+        ("0.0000000001", "1e-10 is less than 1ns (the smallest duration P4Runtime can express)"),
+        ("1.0e+300", "1e+300 is more than 365 days"),
+        ("1.0e+12", "1000000000000.0 is more than 365 days"),
+        ("99999999999h", "'99999999999h' is more than 365 days"),
+        ("366d", "'366d' is not a duration (a number of seconds, or e.g. '500ms', '5s', '2m', "
+         "'1h')"),
+    ],
+)
+def test_duration_bounds(text: str, message: str) -> None:
+    assert error(DEVICE + f"aging: {{default_timeout: {text}}}\n") == (
+        f"t.yaml:5: aging.default_timeout: {message}")
+    # The same for a duration that may be 0: only 0 itself is "nothing".
+    assert error(DEVICE + f"reconcile: {{interval: {text}}}\n") == (
+        f"t.yaml:5: reconcile.interval: {message}")
+
+
+def test_duration_limits_themselves_are_accepted() -> None:
+    cfg = config(DEVICE + "aging: {default_timeout: 1ns}\nreconcile: {interval: 8760h}\n"
+                 "flows: {digest: {max_timeout: 0.6ns}}\n")
+    assert cfg.aging.default_timeout == pytest.approx(1e-9)
+    assert cfg.reconcile.interval == 365 * 24 * 3600
+    assert cfg.flows.digest.max_timeout_ns == 1
+
+
+def test_tags_on_mappings_and_lists_are_refused() -> None:
+    assert errors("!!python/object/apply:os.system\n" + DEVICE) == [
+        "t.yaml:1: expected a mapping, got one tagged !!python/object/apply:os.system (tags "
+        "are refused on mappings and lists)"]
+    assert error(DEVICE.replace("devices:", "devices: !!python/object/apply:os.system")) == (
+        "t.yaml:1: devices: expected a list, got one tagged !!python/object/apply:os.system "
+        "(tags are refused on mappings and lists)")
+    assert error(DEVICE + "tables: !!str {bucket_ways: 2}\n") == (
+        "t.yaml:5: tables: expected a mapping, got one tagged !!str (tags are refused on "
+        "mappings and lists)")
+    assert error(DEVICE + "    election_id: !!omap [a: 1, b: 2]\n") == (
+        "t.yaml:5: devices[0].election_id: expected a list, got one tagged !!omap (tags are "
+        "refused on mappings and lists)")
+    assert error(policy_text("- {protocol: tcp, dst_ports: !foo [80], action: drop}\n")) == (
+        "t.yaml:10: policy.vrfs.0.rules[0].dst_ports: expected a list, got one tagged !foo "
+        "(tags are refused on mappings and lists)")
+    assert error(policy_text("- {in_ports: !!pairs [a: 1], action: drop}\n")) == (
+        "t.yaml:10: policy.vrfs.0.rules[0].in_ports: expected a list, got one tagged !!pairs "
+        "(tags are refused on mappings and lists)")
+    assert error(DEVICE + "tables: {<<: !!python/object:x {bucket_ways: 2}}\n") == (
+        "t.yaml:5: tables: expected a mapping, got one tagged !!python/object:x (tags are "
+        "refused on mappings and lists)")
+    # A tag that only says what YAML already assumes is fine.
+    assert config(DEVICE + "tables: !!map {bucket_ways: 2, flow_entries: 2, "
+                  "overflow_entries: 2}\n").tables.bucket_ways == 2
+
+
+def test_name_with_a_trailing_newline() -> None:
+    assert error(DEVICE.replace("name: s1", "name: |\n      s1")) == (
+        "t.yaml:2: devices[0].name: 's1\\n' is not a name (letters, digits, '_', '.', ':', '-')")
+    assert error(policy_text("- {name: \"web\\n\", action: drop}\n")) == (
+        "t.yaml:10: policy.vrfs.0.rules[0].name: 'web\\n' is not a name (letters, digits, '_', "
+        "'.', ':', '-')")
+
+
+def test_to_port_zero() -> None:
+    rule = "- {protocol: tcp, action: dnat, port: 1, to_address: 10.0.0.1, to_port: 0}\n"
+    assert error(policy_text(rule)) == (
+        "t.yaml:10: policy.vrfs.0.rules[0].to_port: 0 is out of range (1-65535)")
+    # Port 0 still has a meaning in a match (it is a port a packet can carry).
+    cfg = config(policy_text("- {protocol: tcp, dst_ports: 0, action: drop}\n"))
+    assert cfg.policy.vrfs[0].rules[0].dst_ports.ranges == ((0, 0),)
+
+
+def test_merge_node_reached_twice_through_an_alias() -> None:
+    cfg = config(DEVICE + textwrap.dedent("""\
+        policy:
+          vrfs:
+            0:
+              rules: &r0
+                - &fwd {name: a, action: forward, port: 1}
+                - {<<: *fwd, name: b}
+            1:
+              rules: *r0
+    """))
+    for vrf in (0, 1):
+        assert [(r.name, r.then.port) for r in cfg.policy.vrfs[vrf].rules] == [("a", 1), ("b", 1)]
+    # A real duplicate in such a mapping is reported once, at its line.
+    assert error(DEVICE + textwrap.dedent("""\
+        policy:
+          vrfs:
+            0:
+              rules: &r0
+                - &fwd {name: a, action: forward, port: 1}
+                - {<<: *fwd, name: b, name: c}
+            1:
+              rules: *r0
+    """)) == "t.yaml:10: policy.vrfs.0.rules[1].name: duplicate key (first given on line 10)"
+
+
+def test_a_mapping_merging_itself() -> None:
+    assert error(DEVICE + "reconcile: &r {interval: 5s, <<: *r}\n") == (
+        "t.yaml:5: reconcile: a mapping cannot merge itself")
+
+
+def test_merge_source_checked_before_it_is_merged() -> None:
+    # policy.default is read before the VRFs: merging &b into it flattens &b in
+    # place, and &b's own override of 'port' must not then look like a duplicate.
+    cfg = config(DEVICE + textwrap.dedent("""\
+        policy:
+          vrfs:
+            0: {default: &a {action: forward, port: 1}}
+            1: {default: &b {<<: *a, port: 2}}
+          default: {<<: *b}
+    """))
+    assert cfg.policy.default.port == 2
+    assert [cfg.policy.vrfs[vrf].default.port for vrf in (0, 1)] == [1, 2]
+
+
+@pytest.mark.parametrize("key", ["[a]", "{a: 1}", "[a, [2024-02-30]]"])
+def test_a_list_as_a_key_is_one_error(key: str) -> None:
+    kind = "a mapping" if key.startswith("{") else "a list"
+    assert error(DEVICE + f"tables: {{{key}: 1}}\n") == f"t.yaml:5: tables: {kind} cannot be a key"
+
+
+def test_a_list_as_a_top_level_key() -> None:
+    assert errors("? [a]\n: 1\n" + DEVICE) == ["t.yaml:1: a list cannot be a key"]
