@@ -64,6 +64,8 @@ class _Rejection:
     remaining: int
     code: int
     message: str
+    #: Writes to let through before the first one rejected
+    after: int = 0
 
 
 class FaultInjector:
@@ -84,10 +86,15 @@ class FaultInjector:
         n: int = 1,
         code: grpc.StatusCode | int = grpc.StatusCode.UNAVAILABLE,
         message: str = "write rejected by fault injection",
+        *,
+        after: int = 0,
     ) -> None:
-        """Fail the next ``n`` Write RPCs with ``code``; they change nothing."""
+        """Fail the next ``n`` Write RPCs with ``code``, after letting ``after`` through.
+
+        The rejected ones change nothing.
+        """
         if n > 0:
-            self._rejections.append(_Rejection(n, _code_int(code), message))
+            self._rejections.append(_Rejection(n, _code_int(code), message, after))
 
     def delay(self, seconds: float, rpcs: Iterable[str] = ALL_RPCS) -> None:
         """Answer the named RPCs ``seconds`` late (0 removes the delay)."""
@@ -110,6 +117,9 @@ class FaultInjector:
             await asyncio.sleep(seconds)
         if name == "Write" and self._rejections:
             r = self._rejections[0]
+            if r.after > 0:
+                r.after -= 1
+                return None
             r.remaining -= 1
             if r.remaining <= 0:
                 self._rejections.pop(0)

@@ -58,6 +58,19 @@ async def test_reject_the_next_writes_with_a_chosen_code(env) -> None:
     assert sw.faults.rejected == 2
 
 
+async def test_reject_writes_after_letting_some_through(env) -> None:
+    sw, c, _ = env
+    sw.faults.reject_writes(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "no room", after=2)
+    await c.insert(l2_entry(1))
+    await c.insert(l2_entry(2))
+    e = await rpc_error(c.insert(l2_entry(3)))
+    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    await c.insert(l2_entry(4))
+    left = sorted(t.match[0].exact.value for t in await c.read_tables(L2))
+    assert left == [b"\x01", b"\x02", b"\x04"]
+    assert sw.faults.rejected == 1
+
+
 async def test_delayed_responses(env) -> None:
     sw, c, _ = env
     sw.faults.delay(0.3, ["Read"])
