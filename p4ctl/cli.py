@@ -16,7 +16,9 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +97,27 @@ def _load(path: Path):  # -> Config | None
         return None
 
 
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stop`` is set first, which cancels it; True if it finished.
+
+    Its error, if it raised one, is raised here.
+    """
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
 async def _run(config_path: Path) -> int:
     from p4ctl.config import ConfigError
     from p4ctl.config.values import split_host_port
@@ -125,7 +148,8 @@ async def _run(config_path: Path) -> int:
             host, port = split_host_port(config.metrics.address)
             server = await serve(metrics, host, port)
         for c in controllers:
-            await c.start()
+            if not await _unless_stopped(c.start(), stop):
+                return 0  # stopped while connecting (the switch may never answer)
         freezer.install()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

@@ -30,13 +30,17 @@ from p4ctl.p4rt.channel import Credentials
 from p4ctl.p4rt.client import ClientOptions, MastershipEvent, P4RuntimeClient
 from p4ctl.p4rt.device_config import PipelineConfig, bmv2_device_config
 from p4ctl.p4rt.entities import TableEntry, Update, UpdateType
-from p4ctl.p4rt.errors import ErrorKind
+from p4ctl.p4rt.errors import ErrorKind, P4RuntimeError, WriteResult
 from p4ctl.p4rt.registers import RegisterBackend, register_backend
 from p4ctl.pipeline import FlowMapping, PipelineSpec
 from p4ctl.policy import Policy
 from p4ctl.provider import SwitchFlowProvider
 
 log = logging.getLogger(__name__)
+
+#: the first pause before a refused replay is tried again, and the longest one
+REPLAY_RETRY_S = 0.5
+REPLAY_RETRY_MAX_S = 10.0
 
 
 @dataclass(slots=True)
@@ -116,14 +120,21 @@ class DeviceController:
         self._rate = _Rate()
         self._replaying: asyncio.Task[None] | None = None
         self._started = False
+        #: whether the switch has this controller's configuration and flows as
+        #: far as it knows: set once written as primary, cleared on losing primacy
+        self._in_charge = False
 
     async def start(self, timeout: float = 30.0) -> None:
+        """Connect; as primary, configure the switch. A backup waits to become primary."""
         log.info("%s: connecting to %s (device id %d)", self.device.name, self.device.address,
                  self.device.device_id)
         await self.client.connect(timeout)  # pushes the pipeline if the device lacks it
-        await self.configure_switch()
+        if self.client.is_primary:
+            await self.configure_switch()
+            self._in_charge = True
         self._started = True
-        log.info("%s: ready (primary=%s)", self.device.name, self.client.is_primary)
+        log.info("%s: ready (%s)", self.device.name,
+                 "primary" if self.client.is_primary else "backup: waiting to become primary")
 
     async def stop(self) -> None:
         if self._replaying is not None:
@@ -150,10 +161,15 @@ class DeviceController:
         ]
         if entries:
             result = await self.client.write([Update(UpdateType.INSERT, e) for e in entries])
-            again = [entries[i] for i, _, s in result.failed()
-                     if s.kind is ErrorKind.ALREADY_EXISTS]
+            failed = result.failed()
+            again = [entries[i] for i, _, s in failed if s.kind is ErrorKind.ALREADY_EXISTS]
+            # a port left out would classify its flows in the wrong VRF: refuse to go on
+            refused = [(u, s) for _, u, s in failed if s.kind is not ErrorKind.ALREADY_EXISTS]
+            if refused:
+                WriteResult([u for u, _ in refused], [s for _, s in refused]).raise_on_error()
             if again:
-                await self.client.write([Update(UpdateType.MODIFY, e) for e in again])
+                result = await self.client.write([Update(UpdateType.MODIFY, e) for e in again])
+                result.raise_on_error()
         miss = self.spec.role("tables", "miss_policy")
         action = miss["actions"]["to_cpu" if self.config.flows.hold_mode else "drop"]["name"]
         result = await self.client.write([Update(
@@ -162,12 +178,43 @@ class DeviceController:
         result.raise_on_error()
 
     async def _on_mastership(self, event: MastershipEvent) -> None:
+        """Replay whenever this controller (again) becomes primary of a switch that may
+        have lost its state or been written by another controller meanwhile."""
         if not event.is_primary:
             log.warning("%s: not primary (%s)", self.device.name, event.message or "backup")
+            self._in_charge = False
             return
-        lost_state = event.reconnected or event.pipeline_pushed
-        if lost_state and self._started and (self._replaying is None or self._replaying.done()):
-            self._replaying = asyncio.create_task(self.replay(), name="replay")
+        if not self._started:
+            return  # start() configures the switch itself
+        lost_state = event.reconnected or event.pipeline_pushed or not self._in_charge
+        if lost_state and (self._replaying is None or self._replaying.done()):
+            self._replaying = asyncio.create_task(self._replay_until_done(), name="replay")
+
+    async def _replay_until_done(self) -> None:
+        """:meth:`replay`, again after a pause while the switch refuses it and we are primary.
+
+        A replay that gave up after one refused write would leave the switch
+        without digests or flows for good. Once primacy is lost, the next
+        mastership event starts a new replay.
+        """
+        pause = REPLAY_RETRY_S
+        while True:
+            try:
+                await self.replay()
+            except P4RuntimeError as exc:
+                if not self.client.is_primary:
+                    log.warning("%s: replay stopped, not primary: %s", self.device.name, exc)
+                    return
+                log.warning("%s: replay failed (%s); again in %.1f s", self.device.name, exc,
+                            pause)
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, REPLAY_RETRY_MAX_S)
+                continue
+            except Exception:  # a bug: logged, and the next mastership event tries again
+                log.exception("%s: replay failed", self.device.name)
+                return
+            self._in_charge = True
+            return
 
     async def replay(self) -> None:
         """Write the configuration and every flow again (the device may have lost them)."""

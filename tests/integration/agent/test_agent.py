@@ -37,7 +37,7 @@ devices:
   - name: s1
     address: 127.0.0.1:1
     device_id: 1
-    election_id: 1
+    election_id: {election}
     port_vrf: {{1: 0, 2: 0, 3: 0}}
 flows:
   hold_mode: {hold}
@@ -117,11 +117,12 @@ class Rig:
 
 
 async def make_rig(
-    rate: int = 0, ack: str = "1s", hold: bool = False, per_port: int = 0
+    rate: int = 0, ack: str = "1s", hold: bool = False, per_port: int = 0, election: int = 1
 ) -> tuple[SoftwareSwitch, DeviceController]:
     switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
     await switch.start()
-    text = CONFIG.format(rate=rate, ack=ack, hold=str(hold).lower(), per_port=per_port)
+    text = CONFIG.format(rate=rate, ack=ack, hold=str(hold).lower(), per_port=per_port,
+                         election=election)
     config = parse_config(text, str(Path(BUNDLED) / "test.yaml"))
     device = dataclasses.replace(config.devices[0], address=switch.grpc_target)
     config = dataclasses.replace(config, devices=(device,))

@@ -84,3 +84,41 @@ async def test_run_installs_flows_and_flows_command_shows_them(tmp_path: Path) -
     # the periodic status line: flows/s, active entries, failures
     assert "s1: " in out.decode() and " flows/s, " in out.decode()
     assert "2 entries active, 0 pending, 0 failed, 0 over limits" in out.decode()
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then let go)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_stops_on_a_signal_while_it_waits_for_the_switch(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """The switch never answers; Ctrl-C or a service stop still ends ``p4ctl run`` cleanly."""
+    example = (REPO / "examples" / "p4ctl.yaml").read_text()
+    config = tmp_path / "p4ctl.yaml"
+    config.write_text(example.replace("127.0.0.1:9559", f"127.0.0.1:{closed_port()}")
+                      .replace("address: 127.0.0.1:9100", "address: null"))
+    proc = subprocess.Popen([sys.executable, "-m", "p4ctl.cli", "run", "--config", str(config)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # until it is trying to connect
+            seen.append(line)
+            if "connecting to" in line:
+                break
+        assert proc.poll() is None, "".join(seen)
+        proc.send_signal(sig)
+        # it would otherwise try to connect for 30 s and then fail
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, "".join(seen) + out

@@ -1,0 +1,137 @@
+"""The controller and the switch's state: configuration and flows written again when needed.
+
+A switch that restarted, a replay the switch refused once, a controller that
+started as backup, and one that lost primacy and got it back all end with the
+switch holding the configuration and every installed flow. Real gRPC, the
+software switch and its fault injection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from test_agent import CONFIG, Rig, rigged, udp
+
+from p4ctl.config import parse_config
+from p4ctl.controller import DeviceController
+from p4ctl.flows.key import FlowKey
+from p4ctl.metrics import Metrics
+from p4ctl.p4rt.client import P4RuntimeClient
+from p4ctl.p4rt.entities import Update, UpdateType
+from p4ctl.p4rt.errors import P4RuntimeError
+from p4ctl.pipeline import BUNDLED
+from p4ctl.switch.device import SoftwareSwitch
+
+FLOW = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5001,9")
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with rigged() as r:
+        yield r
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def with_a_flow(rig: Rig) -> None:
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5001, 9))
+    await rig.installed(FLOW)
+    assert len(await rig.switch_entries()) == 2
+
+
+def replayed(rig: Rig) -> bool:
+    task = rig.controller._replaying
+    return task is not None and task.done()
+
+
+async def test_a_restarted_switch_gets_its_configuration_and_flows_back(rig: Rig) -> None:
+    await with_a_flow(rig)
+    await rig.switch.faults.restart(keep_pipeline=True)
+    await eventually(lambda: rig.controller.client.stats.sessions >= 2, "a new session")
+    await eventually(lambda: replayed(rig), "the replay")
+    assert len(await rig.switch_entries()) == 2
+    # digests were configured again: a new flow is learned and installed
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5002, 9))
+    await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5002,9"))
+
+
+async def test_a_replay_the_switch_refuses_is_tried_again(rig: Rig) -> None:
+    await with_a_flow(rig)
+    await rig.switch.faults.restart(keep_pipeline=True)
+    rig.switch.faults.reject_writes(1)  # the replay's first write: UNAVAILABLE
+    await eventually(lambda: rig.switch.faults.rejected == 1, "the refused write")
+    await eventually(lambda: replayed(rig), "the replay")
+    assert rig.controller._replaying.exception() is None
+    assert len(await rig.switch_entries()) == 2
+
+
+def controller_for(switch: SoftwareSwitch, election: int = 1) -> DeviceController:
+    """A controller of the test configuration for ``switch``, not started."""
+    text = CONFIG.format(rate=0, ack="1s", hold="false", per_port=0, election=election)
+    config = parse_config(text, str(Path(BUNDLED) / "test.yaml"))
+    device = dataclasses.replace(config.devices[0], address=switch.grpc_target)
+    return DeviceController(dataclasses.replace(config, devices=(device,)), device, Metrics())
+
+
+async def test_a_backup_configures_the_switch_once_it_becomes_primary() -> None:
+    async with rigged(election=2) as primary_rig:
+        switch = primary_rig.switch
+        backup = controller_for(switch, election=1)
+        try:
+            await backup.start(timeout=5)  # another controller is primary: no writes
+            assert not backup.client.is_primary
+            await primary_rig.controller.stop()
+            await eventually(lambda: backup.client.is_primary, "the backup becomes primary")
+            await eventually(lambda: backup._replaying is not None
+                             and backup._replaying.done(), "the new primary's replay")
+            rig = Rig(switch, backup)
+            await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5003, 9))
+            await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5003,9"))
+        finally:
+            await backup.stop()
+
+
+async def test_regaining_primacy_writes_the_flows_again(rig: Rig) -> None:
+    """Another controller takes over, empties the flow table and leaves."""
+    await with_a_flow(rig)
+    controller = rig.controller
+    other = P4RuntimeClient(rig.switch.grpc_target, 1, election_id=(0, 5),
+                            p4info=controller.client.p4info)
+    await other.connect(5)
+    try:
+        await eventually(lambda: not controller.client.is_primary, "the other takes over")
+        table = controller.client.p4info.tables[controller.mapping.flow_table_id].name
+        entries = [e async for e in other.read_table_entries(table)]
+        (await other.write([Update(UpdateType.DELETE, e) for e in entries])).raise_on_error()
+    finally:
+        await other.close()
+    await eventually(lambda: controller.client.is_primary, "primary again")
+    await eventually(lambda: replayed(rig), "the replay")
+    assert len(await rig.switch_entries()) == 2
+
+
+async def test_refused_port_to_vrf_entries_stop_the_start() -> None:
+    """Flows of a port missing from the table would be classified in the wrong VRF."""
+    switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
+    await switch.start()
+    controller = controller_for(switch)
+    try:
+        # the two digests go in; the write of the three ports' entries is refused
+        switch.faults.reject_writes(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "no room", after=2)
+        with pytest.raises(P4RuntimeError, match=r"3 of 3 updates failed.*no room"):
+            await controller.start(timeout=5)
+    finally:
+        await controller.stop()
+        await switch.stop()
