@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.key import FlowKey, bucket_hash_of, pack_key
 from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import FlowStore
-from p4ctl.metrics import Metrics
+from p4ctl.metrics import Collector, Labels, Metrics
 from p4ctl.policy import Policy, reverse_of
 from p4ctl.provider import SwitchFlowProvider
 
@@ -133,9 +133,12 @@ class FlowAgent:
         limits: AgentLimits | None = None,
         send_packet_out: Callable[..., Any] | None = None,
         metrics: Metrics | None = None,
+        device: str = "",
         clock: Callable[[], float] = time.monotonic,
         write_batch_size: int = 1000,
     ) -> None:
+        """``device``: the name the metrics' series carry (label ``device``), so
+        that several devices' agents can share one registry."""
         self.store = store
         self.policy = policy
         self.provider = provider
@@ -152,7 +155,7 @@ class FlowAgent:
         self._pipeline = BatchPipeline(store, provider, max_ops=write_batch_size)
         self._metrics = metrics
         if metrics is not None:
-            self._register_metrics(metrics)
+            self._register_metrics(metrics, (("device", device),) if device else ())
 
     # -- new flows ---------------------------------------------------------
     async def on_new_flows(self, digest: Any) -> None:
@@ -361,21 +364,21 @@ class FlowAgent:
             log.warning("packet-out failed: %s", exc)
 
     # -- metrics -------------------------------------------------------------
-    def _register_metrics(self, m: Metrics) -> None:
+    def _register_metrics(self, m: Metrics, device: Labels) -> None:
         c = self.counters
 
-        def series(*names: str) -> Callable[[], list[tuple[tuple[tuple[str, str], ...], float]]]:
-            return lambda: [((("event", n),), getattr(c, n)) for n in names]
+        def by(label: str, counts: Callable[[], Iterable[tuple[str, float]]]) -> Collector:
+            return lambda: [((*device, (label, k)), n) for k, n in counts()]
 
-        m.gauge("agent_events", "New-flow agent events since start (by event)",
-                collect=series("digests", "malformed", "duplicates", "installed", "failed",
-                               "table_full", "rate_limited", "port_limited", "vrf_limited",
-                               "reverse_conflicts", "hash_mismatches", "held", "hold_dropped",
-                               "reinjected", "flow_events"))
-        m.gauge("flow_failures", "Flows that failed to install, by reason",
-                collect=lambda: [((("reason", r),), n) for r, n in c.failures_by_reason.items()])
+        events = ("digests", "malformed", "duplicates", "installed", "failed", "table_full",
+                  "rate_limited", "port_limited", "vrf_limited", "reverse_conflicts",
+                  "hash_mismatches", "held", "hold_dropped", "reinjected", "flow_events")
+        m.counter("agent_events_total", "New-flow agent events since start (by event)",
+                  collect=by("event", lambda: [(n, getattr(c, n)) for n in events]))
+        m.counter("flow_failures_total", "Flows that failed to install, by reason",
+                  collect=by("reason", lambda: c.failures_by_reason.items()))
         m.gauge("flow_entries", "Flow entries in the store, by state",
-                collect=lambda: [((("state", s),), n) for s, n in self.store.counts().items()])
+                collect=by("state", lambda: self.store.counts().items()))
 
 
 def parse_flow_key(frame: bytes, vrf: int) -> FlowKey | None:

@@ -5,6 +5,10 @@ pieces that count (no module-level state). ``render()`` gives the text
 exposition format (version 0.0.4); :func:`serve` exposes it over HTTP at
 ``/metrics`` with nothing but asyncio, so the controller needs no extra
 dependency to be scraped.
+
+A metric's samples are its own values plus what each of its collectors
+yields: several devices register the same metric, each collector giving
+its device's series (labelled with the device), and all are rendered.
 """
 
 from __future__ import annotations
@@ -17,10 +21,17 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 Labels = tuple[tuple[str, str], ...]
+#: yields (labels, value) samples when the registry is rendered
+Collector = Callable[[], Iterable[tuple[Labels, float]]]
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return _escape_help(value).replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    """HELP text: backslash and line feed escaped (a quote stays as it is)."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def _labels(labels: Labels) -> str:
@@ -35,9 +46,11 @@ class Metric:
     help: str
     kind: str  # "counter" | "gauge"
     values: dict[Labels, float] = field(default_factory=dict)
-    collect: Callable[[], Iterable[tuple[Labels, float]]] | None = None
+    collectors: list[Collector] = field(default_factory=list)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
+        if amount < 0 and self.kind == "counter":
+            raise ValueError(f"counter {self.name} cannot go down ({amount})")
         key = tuple(sorted(labels.items()))
         self.values[key] = self.values.get(key, 0.0) + amount
 
@@ -67,24 +80,28 @@ class Metrics:
             raise ValueError(f"metric {full} is a {metric.kind}, not a {kind}")
         return metric
 
-    def counter(self, name: str, help: str) -> Metric:
-        return self._get(name, help, "counter")
+    def counter(self, name: str, help: str, collect: Collector | None = None) -> Metric:
+        """A counter (its name should end in ``_total``); ``collect`` adds samples of counts
+        kept elsewhere, which must only grow."""
+        return self._with(self._get(name, help, "counter"), collect)
 
-    def gauge(self, name: str, help: str,
-              collect: Callable[[], Iterable[tuple[Labels, float]]] | None = None) -> Metric:
-        metric = self._get(name, help, "gauge")
+    def gauge(self, name: str, help: str, collect: Collector | None = None) -> Metric:
+        return self._with(self._get(name, help, "gauge"), collect)
+
+    @staticmethod
+    def _with(metric: Metric, collect: Collector | None) -> Metric:
         if collect is not None:
-            metric.collect = collect
+            metric.collectors.append(collect)
         return metric
 
     def render(self) -> str:
         lines: list[str] = []
         for metric in self._metrics.values():
-            lines.append(f"# HELP {metric.name} {metric.help}")
+            lines.append(f"# HELP {metric.name} {_escape_help(metric.help)}")
             lines.append(f"# TYPE {metric.name} {metric.kind}")
             values = dict(metric.values)
-            if metric.collect is not None:
-                values.update(metric.collect())
+            for collect in metric.collectors:
+                values.update(collect())
             if not values:
                 values = {(): 0.0}
             for labels, value in sorted(values.items()):
@@ -93,24 +110,40 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+#: how long a client may take to send its request, and to take the answer
+REQUEST_TIMEOUT_S = 5.0
+
+
 async def serve(metrics: Metrics, host: str, port: int) -> asyncio.Server:
-    """Serve ``GET /metrics`` (anything else: 404) until the server is closed."""
+    """Serve ``GET`` (and ``HEAD``) ``/metrics`` until the server is closed.
+
+    Anything else is answered 404 (400 for what is not a request line), and
+    a client gets :data:`REQUEST_TIMEOUT_S` for its whole request: a slow
+    client, or one whose line is longer than the stream's 64 KiB limit, is
+    cut off, never a reason to log an error.
+    """
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.decode("latin-1").split()
-            if len(parts) >= 2 and parts[0] == "GET" and parts[1].split("?")[0] == "/metrics":
-                body = metrics.render().encode()
-                head = "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-            else:
-                body = b"not found\n"
-                head = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
-            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeDecodeError) as exc:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                request = await reader.readline()
+                while await reader.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                parts = request.decode("latin-1").split()
+                if len(parts) < 2:
+                    status, head, body = "400 Bad Request", "text/plain", b"bad request\n"
+                elif parts[0] in ("GET", "HEAD") and parts[1].split("?")[0] == "/metrics":
+                    status, head = "200 OK", "text/plain; version=0.0.4; charset=utf-8"
+                    body = metrics.render().encode()
+                else:
+                    status, head, body = "404 Not Found", "text/plain", b"not found\n"
+                writer.write(f"HTTP/1.0 {status}\r\nContent-Type: {head}\r\n"
+                             f"Content-Length: {len(body)}\r\n\r\n".encode())
+                if parts[:1] != ["HEAD"]:
+                    writer.write(body)
+                await writer.drain()
+        except (TimeoutError, ConnectionError, ValueError) as exc:
+            # ValueError: a line longer than the stream's limit
             log.debug("metrics request failed: %s", exc)
         finally:
             writer.close()
