@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     flows = sub.add_parser("flows", help="show the flow table a switch has")
     flows.add_argument("--config", "-c", type=Path, required=True)
     flows.add_argument("--device", help="device name (default: the first)")
-    flows.add_argument("--limit", type=int, default=100, help="at most this many entries")
+    flows.add_argument("--limit", type=switch_main.whole_number, default=100,
+                       help="at most this many entries")
 
     compile_cmd.add_arguments(sub.add_parser("compile", help="compile p4src/ with p4c"))
 
@@ -146,7 +147,12 @@ async def _run(config_path: Path) -> int:
     try:
         if config.metrics.address:
             host, port = split_host_port(config.metrics.address)
-            server = await serve(metrics, host, port)
+            try:
+                server = await serve(metrics, host, port)
+            except OSError as exc:  # the port taken, an address not ours: the config's fault
+                print(f"{config_path}: metrics.address {config.metrics.address}: {exc}",
+                      file=sys.stderr)
+                return 2
         for c in controllers:
             if not await _unless_stopped(c.start(), stop):
                 return 0  # stopped while connecting (the switch may never answer)
@@ -174,7 +180,7 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
 
     from p4ctl.p4rt.client import P4RuntimeClient
     from p4ctl.p4rt.errors import P4RuntimeError
-    from p4ctl.pipeline import FlowMapping, PipelineSpec
+    from p4ctl.pipeline import FlowMapping, PipelineSpec, PipelineSpecError
 
     config = _load(config_path)
     if config is None:
@@ -184,9 +190,13 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
         print(f"p4ctl flows: no device named {device_name!r}", file=sys.stderr)
         return 2
     device = devices[0]
-    spec = PipelineSpec.load(device.pipeline)
-    p4info = spec.load_p4info()
-    mapping = FlowMapping(spec, p4info)
+    try:
+        spec = PipelineSpec.load(device.pipeline)
+        p4info = spec.load_p4info()
+        mapping = FlowMapping(spec, p4info)
+    except PipelineSpecError as exc:
+        print(f"p4ctl flows: {exc}", file=sys.stderr)
+        return 2
     # A backup (election id 0 is refused, so the lowest valid one): reads only.
     client = P4RuntimeClient(device.address, device.device_id, election_id=(0, 0),
                              role=device.role, p4info=p4info)
@@ -197,14 +207,14 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
         wanted = p4runtime_pb2.TableEntry(table_id=mapping.flow_table_id)
         wanted.counter_data.SetInParent()
         async for entity in client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)]):
+            if shown >= limit:
+                break
             entry = entity.table_entry
             key, flow_id, action = mapping.parse_table_entry(entry)
             counters = entry.counter_data
             print(f"{flow_id:>7} {key!s:<58} {action!s:<28} {counters.packet_count:>9} "
                   f"{counters.byte_count:>11}")
             shown += 1
-            if shown >= limit:
-                break
     except P4RuntimeError as exc:
         print(f"p4ctl flows: {exc}", file=sys.stderr)
         return 1

@@ -108,6 +108,7 @@ class DeviceController:
             ),
             send_packet_out=self.client.send_packet_out,
             metrics=metrics,
+            device=device.name,
             write_batch_size=flows.write_batch_size,
         )
         self.client.on_digest(self.agent.on_new_flows,
@@ -133,6 +134,7 @@ class DeviceController:
             await self.configure_switch()
             self._in_charge = True
         self._started = True
+        self._rate = _Rate(self.agent.counters.installed, time.monotonic())
         log.info("%s: ready (%s)", self.device.name,
                  "primary" if self.client.is_primary else "backup: waiting to become primary")
 

@@ -26,7 +26,18 @@ from p4ctl.switch.device import SoftwareSwitch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "whole_number"]
+
+
+def whole_number(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (argparse names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is less than 0")
+    return value
 
 
 def _interface(text: str) -> tuple[int, str]:
@@ -34,12 +45,9 @@ def _interface(text: str) -> tuple[int, str]:
     if not sep or not ifname:
         raise argparse.ArgumentTypeError(f"expected PORT@IFNAME, got {text!r}")
     try:
-        number = int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port must be a number in {text!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"port must be >= 0 in {text!r}")
-    return number, ifname
+        return whole_number(port), ifname
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"port in {text!r}: {exc}") from None
 
 
 def _cpu_port(text: str) -> int | None:

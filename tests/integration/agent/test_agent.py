@@ -494,3 +494,24 @@ async def test_a_retry_reported_before_the_refused_list_resumes_keeps_its_packet
         counters = agent.counters
         assert (counters.held, counters.reinjected, counters.hold_dropped) == (1, 1, 0)
         assert counters.failures_by_reason == {"RESOURCE_EXHAUSTED": 1}
+
+
+async def test_metrics_name_the_device_and_events_are_counters(rig: Rig) -> None:
+    flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7301,9")
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7301, 9))
+    await rig.installed(flow)
+    controller = rig.controller
+    text = controller.metrics.render()
+    assert "# TYPE p4ctl_agent_events_total counter\n" in text
+    assert "# TYPE p4ctl_flow_failures_total counter\n" in text
+    assert 'p4ctl_agent_events_total{device="s1",event="installed"} 1\n' in text
+    assert 'p4ctl_flow_entries{device="s1",state="ADDED"} 2\n' in text
+    # the first status line counts the flows installed since the start
+    assert not controller.status_line().startswith("s1: 0.0 flows/s"), controller.status_line()
+    # p4ctl run hands one registry to every device: each device's series are there
+    second = dataclasses.replace(controller.device, name="s2")
+    other = DeviceController(controller.config, second, controller.metrics)
+    other.agent.counters.installed = 7
+    text = controller.metrics.render()
+    assert 'p4ctl_agent_events_total{device="s1",event="installed"} 1\n' in text
+    assert 'p4ctl_agent_events_total{device="s2",event="installed"} 7\n' in text

@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
 
+from p4ctl.cli import _flows
+from p4ctl.config import load_config
+from p4ctl.controller import DeviceController
 from p4ctl.demo import run_demo
+from p4ctl.metrics import Metrics
 from p4ctl.switch.device import SoftwareSwitch
 
 REPO = Path(__file__).resolve().parents[3]
@@ -60,9 +67,6 @@ async def test_run_installs_flows_and_flows_command_shows_them(tmp_path: Path) -
         env=dict(os.environ),
     )
     try:
-        from scapy.layers.inet import IP, UDP
-        from scapy.layers.l2 import Ether
-
         frame = bytes(Ether() / IP(src="10.0.0.9", dst="192.0.2.1") / UDP(sport=1, dport=2))
         deadline = time.monotonic() + 30
         forwarded = False
@@ -88,8 +92,6 @@ async def test_run_installs_flows_and_flows_command_shows_them(tmp_path: Path) -
 
 def closed_port() -> int:
     """A local TCP port nothing listens on (bound, then let go)."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -122,3 +124,62 @@ def test_run_stops_on_a_signal_while_it_waits_for_the_switch(
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, "".join(seen) + out
+
+
+def example_config(tmp_path: Path, switch: str, metrics: str = "null") -> Path:
+    """The example configuration, for ``switch``, with ``metrics`` as its metrics address."""
+    text = (REPO / "examples" / "p4ctl.yaml").read_text()
+    path = tmp_path / "p4ctl.yaml"
+    path.write_text(text.replace("127.0.0.1:9559", switch)
+                    .replace("address: 127.0.0.1:9100", f"address: {metrics}"))
+    return path
+
+
+def test_run_with_the_metrics_port_taken_says_so(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        config = example_config(tmp_path, f"127.0.0.1:{closed_port()}", address)
+        done = p4ctl("run", "--config", str(config))
+    assert done.returncode == 2, done.stderr
+    assert f"{config}: metrics.address {address}: " in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_flows_with_a_broken_pipeline_says_so(tmp_path: Path) -> None:
+    pipeline = tmp_path / "pipe"
+    pipeline.mkdir()
+    (pipeline / "pipeline.yaml").write_text("name: x\n")
+    config = example_config(tmp_path, f"127.0.0.1:{closed_port()}")
+    config.write_text(config.read_text().replace("# pipeline: ../pipelines/flowcache",
+                                                 f"pipeline: {pipeline}  #"))
+    done = p4ctl("flows", "--config", str(config))
+    assert done.returncode == 2 and done.stderr.startswith("p4ctl flows: "), done.stderr
+    assert "Traceback" not in done.stderr
+    bad = p4ctl("flows", "--config", str(config), "--limit", "-1")
+    assert bad.returncode == 2 and "argument --limit: -1 is less than 0" in bad.stderr
+
+
+async def test_flows_limit_counts_what_is_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
+    await switch.start()
+    config = example_config(tmp_path, switch.grpc_target)
+    loaded = load_config(config)
+    controller = DeviceController(loaded, loaded.devices[0], Metrics())
+    await controller.start()
+    try:
+        await switch.inject(1, bytes(Ether() / IP(src="10.0.0.9", dst="192.0.2.1")
+                                     / UDP(sport=1, dport=2)))
+        deadline = time.monotonic() + 10
+        while controller.agent.counters.installed < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        capsys.readouterr()
+        for limit, shown in ((0, 0), (1, 1), (5, 2)):  # a flow is two entries
+            assert await _flows(config, None, limit) == 0
+            assert capsys.readouterr().out.endswith(f"({shown} entries shown)\n")
+    finally:
+        await controller.stop()
+        await switch.stop()
