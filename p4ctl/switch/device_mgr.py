@@ -278,7 +278,7 @@ class DeviceMgr:
         device_config = bytes(config.p4_device_config)
         try:
             doc = json.loads(device_config)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: nested too deep to read
             raise P4RuntimeError(
                 Code.UNKNOWN,
                 f"Error in first phase of device update: the device config is not BMv2 JSON ({e})",

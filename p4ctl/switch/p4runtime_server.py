@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -97,19 +98,53 @@ _HANDLER_KINDS = {
 
 def _add_servicer(servicer: _Servicer, server: grpc.aio.Server) -> None:
     """Serve P4Runtime's methods from ``servicer``, as the generated code would,
-    except that Write's handler gets the request's bytes: the write fast
-    path reads plain updates from them without parsing them
-    (:class:`ReceivedWrite`).
+    except that each unary request is parsed here (:func:`_parsed`), not by
+    gRPC, and Write's handler gets the request's bytes: the write fast path
+    reads plain updates from them without parsing them (:class:`ReceivedWrite`).
     """
     service = p4runtime_pb2.DESCRIPTOR.services_by_name["P4Runtime"]
     handlers = {}
     for method in service.methods:
         make = _HANDLER_KINDS[method.client_streaming, method.server_streaming]
-        parse = None if method.name == "Write" else GetMessageClass(method.input_type).FromString
-        handlers[method.name] = make(getattr(servicer, method.name), parse,
+        handler = getattr(servicer, method.name)
+        parse = GetMessageClass(method.input_type).FromString
+        if method.name == "Write":
+            parse = None
+        elif not method.client_streaming:
+            handler, parse = _parsed(handler, parse, method.input_type.name,
+                                     method.server_streaming), None
+        handlers[method.name] = make(handler, parse,
                                      GetMessageClass(method.output_type).SerializeToString)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
+def _parsed(handler: Callable[..., Any], parse: Callable[[bytes], Any], name: str,
+            streaming: bool) -> Callable[..., Any]:
+    """``handler`` called with the request parsed from its bytes.
+
+    A request that does not parse is answered INVALID_ARGUMENT, as Write
+    answers one. Left to gRPC, the parser's error escaped as UNKNOWN
+    "Unexpected <class DecodeError>", logged as an error of the server.
+    """
+
+    async def parsed(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot parse the {name}: {e}")
+
+    if streaming:
+        async def stream(data: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async for item in handler(await parsed(data, context), context):
+                yield item
+
+        return stream
+
+    async def unary(data: bytes, context: grpc.aio.ServicerContext) -> Any:
+        return await handler(await parsed(data, context), context)
+
+    return unary
 
 
 class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
@@ -270,6 +305,9 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
                     s.device.digest_ack(request.digest_ack)
         except asyncio.CancelledError:
             raise
+        except DecodeError as e:  # the client's fault: it learns why its stream ended
+            log.info("stream %s sent what does not parse: %s", conn.conn_id, e)
+            conn.close(Code.INVALID_ARGUMENT, f"cannot parse the StreamMessageRequest: {e}")
         except Exception as e:  # the peer went away mid-read, or worse
             log.debug("stream %s reader ended: %r", conn.conn_id, e)
             conn.close(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import grpc
+import pytest
 from p4.v1 import p4runtime_pb2 as p4r
 from switch_helpers import (
     JSON,
@@ -105,10 +106,12 @@ async def test_verify_checks_but_installs_nothing(software_switch) -> None:
         assert e.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_malformed_json_is_unknown(software_switch) -> None:
+@pytest.mark.parametrize("device_config", [b"{nope", b"[" * 100_000, b'{"a":' * 50_000])
+async def test_malformed_json_is_unknown(software_switch, device_config: bytes) -> None:
+    """Nested too deep for the JSON reader, too: the same answer."""
     async with Client.of(software_switch) as c:
         e = await rpc_error(
-            c.set_pipeline(election_id=None, config=pipeline_config(device_config=b"{nope"))
+            c.set_pipeline(election_id=None, config=pipeline_config(device_config=device_config))
         )
         assert e.code() == grpc.StatusCode.UNKNOWN
         assert e.details().startswith("Error in first phase of device update")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
 import grpc
 import pytest
 from google.rpc import code_pb2
@@ -115,6 +119,53 @@ async def test_a_request_that_does_not_parse_changes_nothing(c: Client) -> None:
     assert await c.read_tables(L2) == []
     await write(data)
     assert len(await c.read_tables(L2)) == 1
+
+
+@pytest.mark.parametrize("method,streaming", [
+    ("Read", True), ("SetForwardingPipelineConfig", False),
+    ("GetForwardingPipelineConfig", False), ("Capabilities", False)])
+async def test_every_request_that_does_not_parse_is_invalid_argument(
+    c: Client, method: str, streaming: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As Write answers one; left to gRPC's parser it was UNKNOWN and a logged error."""
+    caplog.set_level(logging.ERROR)
+    call = (c.channel.unary_stream if streaming else c.channel.unary_unary)(
+        f"/p4.v1.P4Runtime/{method}")
+    cut_short = b"\x08\x01\x01"  # device id 1, then a tag with nothing after it
+
+    async def answer() -> object:
+        return [r async for r in call(cut_short)] if streaming else await call(cut_short)
+
+    e = await rpc_error(answer())
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.details().startswith("cannot parse the ")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(await c.read_tables(L2)) == 0  # the switch answers as before
+
+
+async def test_a_stream_message_that_does_not_parse_ends_the_stream_with_the_reason(
+    c: Client,
+) -> None:
+    arbitration = p4r.StreamMessageRequest()
+    arbitration.arbitration.device_id = DEVICE_ID
+    arbitration.arbitration.election_id.low = 5
+    sent = asyncio.Event()
+
+    async def requests() -> AsyncIterator[bytes]:
+        yield arbitration.SerializeToString()
+        yield b"\x0a\x05\x01"  # a packet-out 5 bytes long, cut after one
+        sent.set()
+        await asyncio.sleep(30)  # the switch, not the end of this stream, must end it
+
+    call = c.channel.stream_stream("/p4.v1.P4Runtime/StreamChannel")(requests())
+    answers = []
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        async for answer in call:  # bytes in, bytes out
+            answers.append(p4r.StreamMessageResponse.FromString(answer))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "cannot parse the StreamMessageRequest" in e.value.details()
+    assert [a.WhichOneof("update") for a in answers] == ["arbitration"]
+    assert sent.is_set()
 
 
 @pytest.mark.parametrize("table_id", [0, 12345, 0x02000099, FORWARD])
