@@ -381,6 +381,10 @@ class FlowAgent:
                 collect=by("state", lambda: self.store.counts().items()))
 
 
+#: bytes of the L4 header the data plane's parser extracts, by IP protocol
+_L4_HEADER = {6: 20, 17: 8, 1: 8}
+
+
 def parse_flow_key(frame: bytes, vrf: int) -> FlowKey | None:
     """The flow key of an Ethernet/IPv4 frame, as the data plane builds it; None if not IPv4."""
     if len(frame) < 34 or frame[12:14] != b"\x08\x00":
@@ -393,10 +397,12 @@ def parse_flow_key(frame: bytes, vrf: int) -> FlowKey | None:
     frag = int.from_bytes(ip[6:8], "big") & 0x1FFF
     sport = dport = 0
     l4 = ip[ihl:]
-    if ihl == 20 and frag == 0:
-        if proto in (6, 17) and len(l4) >= 4:
+    # The parser extracts a whole header or none (a frame cut short keeps ports
+    # 0 in the switch's key): TCP's 20 bytes, UDP's and ICMP's 8.
+    if ihl == 20 and frag == 0 and len(l4) >= _L4_HEADER.get(proto, 1 << 16):
+        if proto in (6, 17):
             sport = int.from_bytes(l4[0:2], "big")
             dport = int.from_bytes(l4[2:4], "big")
-        elif proto == 1 and len(l4) >= 6 and l4[0] in (0, 8):
+        elif l4[0] in (0, 8):  # ICMP echo reply or request: the identifier
             sport = dport = int.from_bytes(l4[4:6], "big")
     return FlowKey(vrf, src, dst, proto, sport, dport)

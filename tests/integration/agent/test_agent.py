@@ -21,6 +21,7 @@ from p4.v1 import p4runtime_pb2
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
+from p4ctl.agent import parse_flow_key
 from p4ctl.config import parse_config
 from p4ctl.controller import DeviceController
 from p4ctl.flows.entry import ActionKind
@@ -515,3 +516,31 @@ async def test_metrics_name_the_device_and_events_are_counters(rig: Rig) -> None
     text = controller.metrics.render()
     assert 'p4ctl_agent_events_total{device="s1",event="installed"} 1\n' in text
     assert 'p4ctl_agent_events_total{device="s2",event="installed"} 7\n' in text
+
+
+def ipv4_frame(proto: int, l4: bytes, src: str = "10.1.0.1", dst: str = "10.2.0.1") -> bytes:
+    """An Ethernet/IPv4 frame with ``l4`` as it is, however short (no padding)."""
+    ip = IP(src=src, dst=dst, proto=proto, id=1)
+    return bytes(Ether(type=0x0800)) + bytes(ip / l4)
+
+
+@pytest.mark.parametrize("proto,l4", [
+    (6, bytes(UDP(sport=1000, dport=80))),       # 8 bytes: less than a TCP header
+    (17, bytes(UDP(sport=1001, dport=80))[:6]),  # less than a UDP header
+    (1, bytes(ICMP(id=0x1234))[:6]),             # less than an echo's 8 bytes
+    (6, bytes(TCP(sport=1002, dport=80))),
+    (17, bytes(UDP(sport=1003, dport=80))),
+    (1, bytes(ICMP(id=0x1235))),
+])
+async def test_the_key_of_a_held_packet_is_the_key_the_switch_reports(
+    rig: Rig, proto: int, l4: bytes
+) -> None:
+    """Hold mode queues packets under this key: a different one is never released."""
+    frame = ipv4_frame(proto, l4)
+    await rig.send(1, frame)
+    store = rig.controller.store
+    deadline = time.monotonic() + 10
+    while not any(e.forward for e in store) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    reported = {e.flow_key for e in store if e.forward}
+    assert reported == {parse_flow_key(frame, 0)}
