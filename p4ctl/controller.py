@@ -22,6 +22,7 @@ from p4ctl.agent import AgentLimits, FlowAgent
 from p4ctl.config import Config, ConfigError, DeviceConfig
 from p4ctl.config.model import seconds_to_ns
 from p4ctl.flows.batch import FlowOp, OpKind, execute
+from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import FlowStore
@@ -219,18 +220,39 @@ class DeviceController:
             return
 
     async def replay(self) -> None:
-        """Write the configuration and every flow again (the device may have lost them)."""
+        """Write the configuration and every flow again (the device may have lost them).
+
+        Reverse entries first, then the forward entries whose reverse entry
+        is back: a switch that kept its tables (a stream that broke and came
+        back) answers ALREADY_EXISTS, which here means the entry is there.
+        As one two-stage batch, the first such answer would have failed every
+        forward entry unsent, though the switch still held them.
+        """
         log.info("%s: replaying the switch configuration and %d flows", self.device.name,
                  self.store.count(FlowState.ADDED))
         await self.configure_switch()
-        ops = []
-        for entry in self.store.in_state(FlowState.ADDED):
+        entries = list(self.store.in_state(FlowState.ADDED))
+        for entry in entries:
             self.store.move(entry, FlowState.PENDING_ADD)
-            ops.append(entry)
-        reverse = [FlowOp(OpKind.ADD, e) for e in ops if not e.forward]
-        forward = [FlowOp(OpKind.ADD, e) for e in ops if e.forward]
-        result = await execute(self.store, self.provider, [reverse, forward])
-        # ALREADY_EXISTS means the switch kept it: the entry is there.
+        await self._reinstall([e for e in entries if not e.forward])
+        forward = []
+        for entry in entries:
+            if not entry.forward:
+                continue
+            partner = entry.partner
+            if partner is None or partner.state is FlowState.ADDED:
+                forward.append(entry)
+            else:  # its replies would find no entry; the switch may still hold it
+                self.store.move(entry, FlowState.FAILED,
+                                reason="ABORTED: its reverse entry was not written again")
+        await self._reinstall(forward)
+
+    async def _reinstall(self, entries: list[FlowEntry]) -> None:
+        """INSERT ``entries`` again; one the switch already holds (ALREADY_EXISTS) is ADDED."""
+        if not entries:
+            return
+        result = await execute(self.store, self.provider,
+                               [[FlowOp(OpKind.ADD, e) for e in entries]])
         for r in result.failed:
             if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED:
                 self.store.move(r.op.entry, FlowState.PENDING_ADD)

@@ -306,7 +306,7 @@ def _settle(store: FlowStore, r: OpResult, now: float) -> None:
             store.move(entry, FlowState.ADDED, now=now)
         else:
             store.move(entry, FlowState.FAILED, reason=r.reason, now=now)
-            if r.code not in MAYBE_WRITTEN:
+            if r.op.kind is OpKind.ADD and r.code not in MAYBE_WRITTEN:
                 store.release_slot(entry)
     elif not r.ok and state is FlowState.ADDED and r.op.kind is OpKind.MODIFY:
         entry.reason = r.reason  # the old action stays on the switch

@@ -244,3 +244,13 @@ async def test_a_refused_remove_keeps_its_slot() -> None:
                   [[FlowOp(OpKind.REMOVE, fwd)]])
     assert fwd.state is FlowState.FAILED  # still on the switch
     assert fwd.flow_id == slot and store.by_flow_id(slot) is fwd
+
+
+async def test_a_refused_modify_keeps_the_slot_of_an_entry_being_reinstalled() -> None:
+    """Only a refused add says nothing of the entry is on the switch."""
+    store = FlowStore(StoreSizes(64, 8, 4))
+    fwd, _ = pair(store, 1)
+    slot = fwd.flow_id
+    await execute(store, ScriptedProvider(reject={fwd.key: "INVALID_ARGUMENT"}),
+                  [[FlowOp(OpKind.MODIFY, fwd)]])
+    assert fwd.state is FlowState.FAILED and fwd.flow_id == slot

@@ -24,6 +24,7 @@ from scapy.layers.l2 import Ether
 from p4ctl.agent import parse_flow_key
 from p4ctl.config import parse_config
 from p4ctl.controller import DeviceController
+from p4ctl.flows.batch import FlowOp, OpKind, execute
 from p4ctl.flows.entry import ActionKind
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
@@ -544,3 +545,26 @@ async def test_the_key_of_a_held_packet_is_the_key_the_switch_reports(
         await asyncio.sleep(0.01)
     reported = {e.flow_key for e in store if e.forward}
     assert reported == {parse_flow_key(frame, 0)}
+
+
+async def test_a_slot_freed_by_a_not_found_removal_starts_with_clear_tcp_state(rig: Rig) -> None:
+    """The delete's answer was lost, or another controller removed the entry first."""
+    controller = rig.controller
+    flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,tcp,4321,80")
+    await rig.send(1, tcp("10.1.0.1", "10.2.0.1", 4321, 80, "S"))
+    await rig.installed(flow)
+    forward = controller.store.get(flow)
+    slot = forward.flow_id
+    tcp_state = controller.mapping.registers["tcp_state"]
+    await rig.send(1, tcp("10.1.0.1", "10.2.0.1", 4321, 80, "FA"))
+    await rig.expect(2)
+    assert await controller.registers.read(tcp_state, slot) != 0
+    encoder = controller.mapping.encoder
+    gone = encoder.update(p4runtime_pb2.Update.DELETE, encoder.key_entry(forward.key))
+    (await controller.client.write([gone])).raise_on_error()
+    controller.store.move(forward, FlowState.PENDING_REMOVE)
+    result = await execute(controller.store, controller.provider,
+                           [[FlowOp(OpKind.REMOVE, forward)]])
+    assert result.results[0].code == "NOT_FOUND"
+    assert controller.store.by_flow_id(slot) is None  # free for the next flow of its bucket
+    assert await controller.registers.read(tcp_state, slot) == 0

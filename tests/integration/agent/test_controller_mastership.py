@@ -21,6 +21,7 @@ from test_agent import CONFIG, Rig, rigged, udp
 from p4ctl.config import parse_config
 from p4ctl.controller import DeviceController
 from p4ctl.flows.key import FlowKey
+from p4ctl.flows.state import FlowState
 from p4ctl.metrics import Metrics
 from p4ctl.p4rt.client import P4RuntimeClient
 from p4ctl.p4rt.entities import Update, UpdateType
@@ -135,3 +136,19 @@ async def test_refused_port_to_vrf_entries_stop_the_start() -> None:
     finally:
         await controller.stop()
         await switch.stop()
+
+
+async def test_a_replay_onto_a_switch_that_kept_its_entries_keeps_them_all(rig: Rig) -> None:
+    """The stream breaks and comes back; the switch's tables are as they were."""
+    await with_a_flow(rig)
+    controller = rig.controller
+    forward = controller.store.get(FLOW)
+    slots = (forward.flow_id, forward.partner.flow_id)
+    sessions = controller.client.stats.sessions
+    rig.switch.faults.drop_streams()
+    await eventually(lambda: controller.client.stats.sessions > sessions, "a new session")
+    await eventually(lambda: replayed(rig), "the replay")
+    assert (forward.state, forward.partner.state) == (FlowState.ADDED, FlowState.ADDED)
+    assert (forward.flow_id, forward.partner.flow_id) == slots
+    on_switch = {controller.mapping.parse_table_entry(e)[:2] for e in await rig.switch_entries()}
+    assert on_switch == {(FLOW, slots[0]), (FLOW.reverse(), slots[1])}
