@@ -14,7 +14,7 @@ import time
 import tracemalloc
 
 from p4ctl.flows.entry import ActionKind, FlowAction
-from p4ctl.flows.key import FlowKey
+from p4ctl.flows.key import FlowKey, pack_key
 from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import FlowStore, StoreSizes
 
@@ -29,12 +29,17 @@ def keys(n: int) -> list[FlowKey]:
 
 
 def fill(all_keys: list[FlowKey], sizes: StoreSizes) -> FlowStore:
+    """The store as the agent fills it: each key packed from its fields here.
+
+    The agent makes each packed key from a digest's fields; a key packed
+    before the measurement would be memory the store never pays for.
+    """
     store = FlowStore(sizes)
     fwd = FlowAction(ActionKind.FORWARD, 2)
     rev = FlowAction(ActionKind.FORWARD, 1)
     for i in range(0, len(all_keys), 2):
-        a = store.allocate(all_keys[i], fwd, in_port=1)
-        b = store.allocate(all_keys[i + 1], rev, in_port=2, forward=False)
+        a = store.allocate(pack_key(all_keys[i].values()), fwd, in_port=1)
+        b = store.allocate(pack_key(all_keys[i + 1].values()), rev, in_port=2, forward=False)
         if a is None or b is None:
             continue
         store.pair(a, b)
