@@ -148,5 +148,6 @@ class SwitchFlowProvider:
             await self.registers.write_many((name, flow_id, 0) for flow_id in flow_ids)
         except (RegisterError, P4RuntimeError) as exc:
             # Not fatal: a stale flag only costs the next flow of the slot its
-            # first flow event; the reconciler clears state of free slots.
+            # first flow event (a read-back reconciler, once built, would
+            # clear the state of free slots).
             log.warning("could not clear the TCP state of %d slots: %s", len(flow_ids), exc)
