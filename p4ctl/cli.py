@@ -178,6 +178,7 @@ async def _run(config_path: Path) -> int:
 async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
     from p4.v1 import p4runtime_pb2
 
+    from p4ctl.controller import credentials_of
     from p4ctl.p4rt.client import P4RuntimeClient
     from p4ctl.p4rt.errors import P4RuntimeError
     from p4ctl.pipeline import FlowMapping, PipelineSpec, PipelineSpecError
@@ -199,7 +200,8 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
         return 2
     # A backup (election id 0 is refused, so the lowest valid one): reads only.
     client = P4RuntimeClient(device.address, device.device_id, election_id=(0, 0),
-                             role=device.role, p4info=p4info)
+                             role=device.role, p4info=p4info,
+                             credentials=credentials_of(device))
     shown = 0
     try:
         await client.connect(10)

@@ -76,7 +76,7 @@ class DeviceController:
             device.device_id,
             election_id=device.election_id_pair,
             role=device.role,
-            credentials=_credentials(device),
+            credentials=credentials_of(device),
             p4info=p4info,
             pipeline=pipeline,
             # Digest lists are handled concurrently so the agent can coalesce
@@ -290,7 +290,8 @@ class DeviceController:
         return lines
 
 
-def _credentials(device: DeviceConfig) -> Credentials | None:
+def credentials_of(device: DeviceConfig) -> Credentials | None:
+    """The channel credentials a device's ``tls`` settings ask for (None: plaintext)."""
     tls = device.tls
     if tls is None:
         return None

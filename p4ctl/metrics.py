@@ -102,7 +102,9 @@ class Metrics:
             values = dict(metric.values)
             for collect in metric.collectors:
                 values.update(collect())
-            if not values:
+            if not values and not metric.collectors:
+                # a plain counter not yet counted; collected series (labelled,
+                # say, by device) come when there is something to say
                 values = {(): 0.0}
             for labels, value in sorted(values.items()):
                 number = int(value) if float(value).is_integer() else value

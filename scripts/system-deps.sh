@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the test tiers use (iproute2 for network namespaces and
-# veth pairs, ping). Installed only when missing and only when we are root;
-# a tier whose tools are absent skips and says why.
+# Debian packages the setup and the test tiers use: python3-venv when the
+# Python given as $1 cannot make a virtual environment (Debian's python3 lacks
+# ensurepip without it), iproute2 for network namespaces and veth pairs, ping.
+# Installed only when missing and only when we are root; a tier whose tools
+# are absent skips and says why.
 set -eu
+py="${1:-python3}"
 want=()
+"$py" -c "import ensurepip" >/dev/null 2>&1 || want+=(python3-venv)
 command -v ip >/dev/null 2>&1 || want+=(iproute2)
 command -v ping >/dev/null 2>&1 || want+=(iputils-ping)
 [ ${#want[@]} -eq 0 ] && exit 0

@@ -61,7 +61,9 @@ def test_collectors_of_several_devices_are_all_rendered() -> None:
     for device, count in (("s1", 5), ("s2", 7)):
         m.counter("events_total", "Events", collect=lambda d=device, n=count: [
             ((("device", d), ("event", "installed")), n)])
+    m.counter("failures_total", "Failures", collect=lambda: [])
     text = m.render()
+    assert text.endswith("# TYPE p4ctl_failures_total counter\n")  # no unlabelled 0
     assert text.count("# TYPE p4ctl_events_total counter") == 1
     assert 'p4ctl_events_total{device="s1",event="installed"} 5' in text
     assert 'p4ctl_events_total{device="s2",event="installed"} 7' in text

@@ -166,3 +166,24 @@ async def test_untrusted_server_and_missing_client_cert_fail(switch_port: int, p
 def test_half_a_key_pair_is_refused(pki: Pki) -> None:
     with pytest.raises(ValueError, match="both"):
         Credentials(pki.ca.read_bytes(), pki.client_cert.read_bytes(), None).channel_credentials()
+
+
+async def test_flows_command_reads_a_switch_behind_tls(
+    switch_port: int, pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``p4ctl flows`` connects as the configuration's ``tls`` says, as ``p4ctl run`` does."""
+    from p4ctl.cli import _flows
+
+    repo = Path(__file__).resolve().parents[3]
+    async with tls_endpoint(switch_port, pki, require_client_cert=True) as address:
+        example = (repo / "examples" / "p4ctl.yaml").read_text()
+        config = tmp_path / "p4ctl.yaml"
+        config.write_text(
+            example.replace("127.0.0.1:9559", address)
+            .replace("address: 127.0.0.1:9100", "address: null")
+            .replace("    device_id: 1\n", f"    device_id: 1\n    tls: {{ca: {pki.ca}, "
+                     f"cert: {pki.client_cert}, key: {pki.client_key}}}\n", 1))
+        # the switch has no pipeline yet: the command gets that far, and says so
+        assert await _flows(config, None, 10) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("p4ctl flows: ") and "pipeline" in err.lower(), err
