@@ -324,6 +324,12 @@ control FlowIngress(inout headers_t hdr, inout ingress_metadata_t meta,
         }
 
         if (meta.flow.rewrite == 1) {
+            /* A packet with IPv4 options cannot be translated: its TCP/UDP
+             * header was not parsed, and the deparser's header checksum leaves
+             * the options out. Dropped, rather than sent on with bad checksums. */
+            if (hdr.ipv4.ihl != 5) {
+                drop();
+            }
             if (hdr.tcp.isValid()) {
                 hdr.tcp.src_port = meta.flow.key.src_port;
                 hdr.tcp.dst_port = meta.flow.key.dst_port;

@@ -110,24 +110,43 @@ control FlowIngress(inout headers_t hdr, inout local_metadata_t meta,
     }
 
     /* Rewrite both addresses and ports (the controller passes the original
-     * value for a field it does not translate) and forward; checksums are
-     * fixed in FlowComputeChecksum. */
+     * value for a field it does not translate) and forward. The TCP/UDP
+     * checksum is updated from what changed (RFC 1624), not recomputed over
+     * the payload: a first fragment's checksum covers the whole datagram,
+     * of which it carries only a part. The IPv4 header checksum is
+     * recomputed in FlowComputeChecksum. */
     @id(5)
     action flow_nat(bit<32> flow_id, port_t port, ipv4_addr_t src_addr, ipv4_addr_t dst_addr,
                     bit<16> src_port, bit<16> dst_port) {
         meta.flow_id = flow_id;
         standard_metadata.egress_spec = port;
         meta.rewrite = 1;
-        hdr.ipv4.src_addr = src_addr;
-        hdr.ipv4.dst_addr = dst_addr;
+        /* RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m') over every 16-bit word m
+         * that became m', which is csum16 of those words (BMv2's csum16 is
+         * the complement of their one's complement sum). */
         if (hdr.tcp.isValid()) {
+            hash(hdr.tcp.checksum, HashAlgorithm.csum16, 16w0,
+                 { ~hdr.tcp.checksum, ~hdr.ipv4.src_addr, src_addr, ~hdr.ipv4.dst_addr, dst_addr,
+                   ~hdr.tcp.src_port, src_port, ~hdr.tcp.dst_port, dst_port },
+                 32w65536);
             hdr.tcp.src_port = src_port;
             hdr.tcp.dst_port = dst_port;
         }
         if (hdr.udp.isValid()) {
+            if (hdr.udp.checksum != 0) {  /* 0: the sender computed none */
+                hash(hdr.udp.checksum, HashAlgorithm.csum16, 16w0,
+                     { ~hdr.udp.checksum, ~hdr.ipv4.src_addr, src_addr, ~hdr.ipv4.dst_addr,
+                       dst_addr, ~hdr.udp.src_port, src_port, ~hdr.udp.dst_port, dst_port },
+                     32w65536);
+                if (hdr.udp.checksum == 0) {
+                    hdr.udp.checksum = 16w0xffff;  /* RFC 768: a computed 0 is sent as all ones */
+                }
+            }
             hdr.udp.src_port = src_port;
             hdr.udp.dst_port = dst_port;
         }
+        hdr.ipv4.src_addr = src_addr;
+        hdr.ipv4.dst_addr = dst_addr;
     }
 
     /* The main flow table: one entry per direction of a session. */
@@ -228,7 +247,6 @@ control FlowIngress(inout headers_t hdr, inout local_metadata_t meta,
             meta.key.src_port = hdr.icmp.identifier;
             meta.key.dst_port = hdr.icmp.identifier;
         }
-        meta.l4_len = hdr.ipv4.total_len - 16w20;
 
         /* The bucket hash: the raw crc32 of the key (max 2^32 keeps all bits). */
         hash(meta.bucket_hash, HashAlgorithm.crc32, 32w0,
@@ -271,6 +289,13 @@ control FlowIngress(inout headers_t hdr, inout local_metadata_t meta,
         }
 
         if (meta.matched == 1) {
+            /* A packet with IPv4 options cannot be translated: its TCP/UDP
+             * header was not parsed, so that checksum could not follow the
+             * rewritten addresses (and the header's own leaves out the
+             * options). Dropped, rather than sent on with a bad checksum. */
+            if (meta.rewrite == 1 && hdr.ipv4.ihl != 5) {
+                mark_to_drop(standard_metadata);
+            }
             flow_last_seen.write(meta.flow_id, standard_metadata.ingress_global_timestamp);
             if (hdr.tcp.isValid()) {
                 bit<8> old_state;
@@ -313,9 +338,9 @@ control FlowEgress(inout headers_t hdr, inout local_metadata_t meta,
     apply { }
 }
 
-/* After NAT the IPv4 header checksum and the TCP/UDP checksums are
- * recomputed; a UDP checksum of 0 (none) stays 0. Untouched packets are left
- * exactly as they came in. */
+/* After NAT the IPv4 header checksum is recomputed (NAT forwards only
+ * headers without options); TCP/UDP checksums were updated by flow_nat.
+ * Untouched packets are left exactly as they came in. */
 control FlowComputeChecksum(inout headers_t hdr, inout local_metadata_t meta) {
     apply {
         update_checksum(hdr.ipv4.isValid() && meta.rewrite == 1,
@@ -323,16 +348,6 @@ control FlowComputeChecksum(inout headers_t hdr, inout local_metadata_t meta) {
               hdr.ipv4.identification, hdr.ipv4.flags, hdr.ipv4.frag_offset,
               hdr.ipv4.ttl, hdr.ipv4.protocol, hdr.ipv4.src_addr, hdr.ipv4.dst_addr },
             hdr.ipv4.hdr_checksum, HashAlgorithm.csum16);
-        update_checksum_with_payload(hdr.tcp.isValid() && meta.rewrite == 1,
-            { hdr.ipv4.src_addr, hdr.ipv4.dst_addr, 8w0, hdr.ipv4.protocol, meta.l4_len,
-              hdr.tcp.src_port, hdr.tcp.dst_port, hdr.tcp.seq_no, hdr.tcp.ack_no,
-              hdr.tcp.data_offset, hdr.tcp.res, hdr.tcp.flags, hdr.tcp.window,
-              hdr.tcp.urgent_ptr },
-            hdr.tcp.checksum, HashAlgorithm.csum16);
-        update_checksum_with_payload(hdr.udp.isValid() && hdr.udp.checksum != 0 && meta.rewrite == 1,
-            { hdr.ipv4.src_addr, hdr.ipv4.dst_addr, 8w0, hdr.ipv4.protocol, hdr.udp.length,
-              hdr.udp.src_port, hdr.udp.dst_port, hdr.udp.length },
-            hdr.udp.checksum, HashAlgorithm.csum16);
     }
 }
 

@@ -140,7 +140,6 @@ struct local_metadata_t {
     bit<32> flow_id;         /* slot index of the entry that matched */
     bit<1> matched;          /* main table or overflow hit */
     bit<1> rewrite;          /* NAT changed the packet: fix checksums */
-    bit<16> l4_len;          /* TCP/UDP length for the pseudo header */
     bit<8> tcp_state;        /* FLOW_TCP_* of the entry after this packet */
 }
 

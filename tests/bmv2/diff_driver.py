@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
@@ -128,6 +128,7 @@ K_UNAT_REV = key(0, S, P, 17, 53, 40001)
 K_ICMP = key(0, C, S, 1, 0x77, 0x77)
 K_VRF9 = key(9, C, S, 6, 1003, 80)
 K_PORTLESS = key(0, C, S, 6, 0, 0)  # options, fragments, truncated L4: ports 0
+K_PORTLESS_NAT = key(0, C, S, 17, 0, 0)  # the same for UDP, translated
 
 ENTRIES = [
     flow(K_A, "flow_forward", flow_id=1, port=2),
@@ -145,6 +146,8 @@ ENTRIES = [
     flow(K_ICMP, "flow_forward", flow_id=9, port=2),
     flow(K_VRF9, "flow_forward", flow_id=10, port=1),
     flow(K_PORTLESS, "flow_forward", flow_id=11, port=3),
+    flow(K_PORTLESS_NAT, "flow_nat", flow_id=12, port=2, src_addr=ip(P), dst_addr=ip(S),
+         src_port=0, dst_port=0),
 ]  # fmt: skip
 PORT_VRF = [TableEntry("FlowIngress.port_vrf", {"in_port": 3}, "FlowIngress.set_vrf", {"vrf": 9})]
 
@@ -264,6 +267,10 @@ def cases() -> list[tuple[str, list[Step]]]:
                     TCP(sport=1000, dport=80) / Raw(b"opts"))  # fmt: skip
     padded_nat = tcp(sport=1002, payload=b"odd") + b"\x00" * 20
     padded_junk = tcp(sport=1002, payload=b"odd") + b"\xab" * 7
+    nat_opts = bytes(eth() / IP(src=C, dst=S, options=[IPOption_NOP()] * 4) /
+                     UDP(sport=2001, dport=53) / Raw(b"opts"))  # fmt: skip
+    datagram = IP(src=C, dst=S, id=5) / UDP(sport=2001, dport=53) / Raw(bytes(range(256)) * 2)
+    first_fragment = bytes(eth() / fragment(datagram, fragsize=256)[0])
     bare_udp = bytearray(udp(sport=2001))
     bare_udp[40:42] = b"\x00\x00"  # no UDP checksum
     return [
@@ -290,6 +297,8 @@ def cases() -> list[tuple[str, list[Step]]]:
         ("nat udp out", [Send(1, udp(sport=2001))]),
         ("nat udp back", [Send(2, udp(S, P, 53, 40001))]),
         ("nat udp without checksum", [Send(1, bytes(bare_udp))]),
+        ("nat udp, first fragment: checksum of the whole datagram", [Send(1, first_fragment)]),
+        ("nat, ipv4 options: dropped", [Send(1, nat_opts)]),
         ("nat tcp, ethernet padding (zeros)", [Send(1, padded_nat)]),
         ("nat tcp, trailing bytes", [Send(1, padded_junk)]),
         ("hit icmp echo", [Send(1, bytes(eth() / IP(src=C, dst=S) / ICMP(type=8, id=0x77) /

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 from p4.v1 import p4runtime_pb2
-from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_Router_Alert, fragment
 from scapy.layers.l2 import Ether
 
 from p4ctl.agent import parse_flow_key
@@ -568,3 +568,36 @@ async def test_a_slot_freed_by_a_not_found_removal_starts_with_clear_tcp_state(r
     assert result.results[0].code == "NOT_FOUND"
     assert controller.store.by_flow_id(slot) is None  # free for the next flow of its bucket
     assert await controller.registers.read(tcp_state, slot) == 0
+
+
+async def test_nat_keeps_a_first_fragments_checksum_right(rig: Rig) -> None:
+    """Its UDP checksum covers the whole datagram, of which the fragment carries a part."""
+    payload = bytes(range(200)) * 3
+    whole = IP(src="10.0.0.1", dst="198.51.100.7", id=77) / UDP(sport=5000, dport=53) / payload
+    first = bytes(Ether() / fragment(whole, fragsize=200)[0])
+    await rig.send(1, first)
+    await rig.installed(FlowKey.parse("0,10.0.0.1,198.51.100.7,udp,5000,53"))
+    await rig.send(1, first)
+    out = await rig.expect(2)
+    assert out[IP].src == "203.0.113.1" and checksums_valid(Ether(bytes(out)[:34]))
+    translated = IP(bytes(IP(src="203.0.113.1", dst="198.51.100.7", id=77)
+                          / UDP(sport=5000, dport=53) / payload))
+    assert out[UDP].chksum == translated[UDP].chksum
+
+
+async def test_nat_of_a_packet_with_ip_options_is_dropped_not_corrupted(rig: Rig) -> None:
+    """Its TCP header is not parsed, so its checksum could not follow the new address."""
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="198.51.100.7",
+                               options=[IPOption_Router_Alert()])
+                  / TCP(sport=40001, dport=443, flags="S"))
+    await rig.send(1, frame)
+    await rig.installed(FlowKey.parse("0,10.0.0.1,198.51.100.7,tcp,0,0"))  # ports not parsed
+    await rig.send(1, frame)
+    await asyncio.sleep(0.2)
+    assert rig.nothing_on(1, 2)
+    plain = tcp("10.0.0.1", "198.51.100.7", 40002, 443)  # the same rule, no options: translated
+    await rig.send(1, plain)
+    await rig.installed(FlowKey.parse("0,10.0.0.1,198.51.100.7,tcp,40002,443"))
+    await rig.send(1, plain)
+    out = await rig.expect(2)
+    assert out[IP].src == "203.0.113.1" and checksums_valid(out)
