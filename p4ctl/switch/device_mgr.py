@@ -640,6 +640,10 @@ class DeviceMgr:
         if counters is not None:
             dc = self._pmap().direct_counters[tm.direct_counter_id]
             self._set_counters(dc.unit, entry, counters)
+        if not tm.match_fields:
+            # PI passes an entry of a keyless table to the target, and BMv2
+            # refuses it: such a table has its default entry and nothing else.
+            raise P4RuntimeError(Code.UNKNOWN, "Error when adding match entry to target")
         try:
             # build_key and build_action_args applied PI's checks already
             table.insert(entry, checked=True)
@@ -786,13 +790,16 @@ class DeviceMgr:
             raise P4RuntimeError(
                 Code.INVALID_ARGUMENT, "INSERT update type not supported for counters"
             )
+        if utype not in (U.MODIFY, U.DELETE):
+            raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid update type")
+        if dce.table_entry.is_default_action:
+            # PI asks BMv2, whose default entry has no direct counter
+            raise P4RuntimeError(Code.UNKNOWN, "Error when writing to direct counter")
         if utype == U.MODIFY:
             dc = self._pmap().direct_counters[tm.direct_counter_id]
             self._set_counters(dc.unit, target, dce.data)
-        elif utype == U.DELETE:
-            target.packets = target.bytes = 0
         else:
-            raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid update type")
+            target.packets = target.bytes = 0
 
     def _register_write(self, utype: int, re: p4runtime_pb2.RegisterEntry) -> None:
         """RegisterEntry MODIFY, as the specification (and a Tofino server) has it."""
@@ -940,10 +947,9 @@ class DeviceMgr:
         te.is_default_action = True
         name, args = tm.table.default_action
         action_to_proto(pmap, name, args, te.action.action)
+        # No counter_data, even when asked for: BMv2's default entry has no
+        # direct counter to read (PI leaves the field out).
         data = self._defaults.setdefault(tm.id, _DefaultEntryData())
-        if req.HasField("counter_data") and tm.direct_counter_id:
-            te.counter_data.packet_count = data.packets
-            te.counter_data.byte_count = data.bytes
         te.controller_metadata = data.controller_metadata
         te.metadata = data.metadata
         return entity
@@ -997,6 +1003,8 @@ class DeviceMgr:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Table has no direct counters")
         if len(te_req.match) or te_req.is_default_action:
             target = self._entry_for(tm, te_req)
+            if te_req.is_default_action:  # as for writes: BMv2 has no counter there
+                raise P4RuntimeError(Code.UNKNOWN, "Error when reading counter from target")
             entity = p4runtime_pb2.Entity()
             dce = entity.direct_counter_entry
             dce.table_entry.CopyFrom(te_req)

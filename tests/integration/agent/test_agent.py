@@ -30,6 +30,7 @@ from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import NO_SLOT
 from p4ctl.metrics import Metrics
+from p4ctl.p4rt.entities import TableEntry, Update, UpdateType
 from p4ctl.p4rt.messages import DigestList, PacketIn
 from p4ctl.pipeline import BUNDLED
 from p4ctl.switch.device import SoftwareSwitch
@@ -601,3 +602,23 @@ async def test_nat_of_a_packet_with_ip_options_is_dropped_not_corrupted(rig: Rig
     await rig.send(1, plain)
     out = await rig.expect(2)
     assert out[IP].src == "203.0.113.1" and checksums_valid(out)
+
+
+async def test_the_switch_refuses_an_entry_in_a_keyless_table_as_bmv2_does(rig: Rig) -> None:
+    """``miss_policy`` has only its default entry; PI hands an INSERT to BMv2, which refuses."""
+    client, spec = rig.controller.client, rig.controller.spec
+    miss = spec.role("tables", "miss_policy")
+    entry = TableEntry(miss["name"], action=miss["actions"]["to_cpu"]["name"])
+    result = await client.write([Update(UpdateType.INSERT, entry)])
+    [(_, _, status)] = result.failed()
+    assert (status.code, status.message) == (grpc.StatusCode.UNKNOWN,
+                                             "Error when adding match entry to target")
+    wanted = p4runtime_pb2.TableEntry(table_id=client.p4info.tables[miss["name"]].id)
+    assert [e async for e in client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)])] == []
+    # the flow table's default entry, read with counter_data: BMv2 has no counter there
+    default = p4runtime_pb2.TableEntry(table_id=rig.controller.mapping.flow_table_id,
+                                       is_default_action=True)
+    default.counter_data.SetInParent()
+    [read] = [e.table_entry async for e in client.read_raw([p4runtime_pb2.Entity(
+        table_entry=default)])]
+    assert read.is_default_action and not read.HasField("counter_data")

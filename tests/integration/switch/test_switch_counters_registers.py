@@ -128,6 +128,15 @@ async def test_direct_counter_write_and_errors(c: Client) -> None:
     assert err.message == "Table has no direct counters"
     e = await rpc_error(c.read(p4r.Entity(direct_counter_entry=direct(None, table_id=0))))
     assert e.code() == grpc.StatusCode.UNIMPLEMENTED
+    # the default entry has no direct counter on BMv2: PI's target errors
+    default = direct(None)
+    default.table_entry.is_default_action = True
+    err = await first_error(c, update(MODIFY, direct_counter_entry=default))
+    assert (err.canonical_code, err.message) == (code_pb2.UNKNOWN,
+                                                 "Error when writing to direct counter")
+    e = await rpc_error(c.read(p4r.Entity(direct_counter_entry=default)))
+    assert (e.code(), e.details()) == (grpc.StatusCode.UNKNOWN,
+                                       "Error when reading counter from target")
 
 
 async def test_register_counts_packets_and_reads_single_and_wildcard(
