@@ -125,6 +125,11 @@ class DeviceController:
         #: whether the switch has this controller's configuration and flows as
         #: far as it knows: set once written as primary, cleared on losing primacy
         self._in_charge = False
+        #: replays asked for by mastership events so far (see _on_mastership)
+        self._replays_asked = 0
+        #: entries a replay could not write (FAILED, their slots kept): the
+        #: next replay, even one after primacy was lost and won again, tries them
+        self._unwritten: list[FlowEntry] = []
 
     async def start(self, timeout: float = 30.0) -> None:
         """Connect; as primary, configure the switch. A backup waits to become primary."""
@@ -189,21 +194,27 @@ class DeviceController:
             return
         if not self._started:
             return  # start() configures the switch itself
-        lost_state = event.reconnected or event.pipeline_pushed or not self._in_charge
-        if lost_state and (self._replaying is None or self._replaying.done()):
-            self._replaying = asyncio.create_task(self._replay_until_done(), name="replay")
+        if event.reconnected or event.pipeline_pushed or not self._in_charge:
+            # a replay under way sees the count move and replays once more:
+            # the switch it was writing may have changed under it
+            self._replays_asked += 1
+            if self._replaying is None or self._replaying.done():
+                self._replaying = asyncio.create_task(self._replay_until_done(), name="replay")
 
     async def _replay_until_done(self) -> None:
-        """:meth:`replay`, again after a pause while the switch refuses it and we are primary.
+        """:meth:`replay` until the switch took all of it, while this controller is primary.
 
         A replay that gave up after one refused write would leave the switch
-        without digests or flows for good. Once primacy is lost, the next
-        mastership event starts a new replay.
+        without digests or flows for good: it is tried again after a pause,
+        the flows it could not write included. One asked for while it ran
+        follows at once. Once primacy is lost, the next mastership event
+        starts a new one.
         """
         pause = REPLAY_RETRY_S
         while True:
+            asked = self._replays_asked
             try:
-                await self.replay()
+                self._unwritten = await self.replay(self._unwritten)
             except P4RuntimeError as exc:
                 if not self.client.is_primary:
                     log.warning("%s: replay stopped, not primary: %s", self.device.name, exc)
@@ -216,22 +227,40 @@ class DeviceController:
             except Exception:  # a bug: logged, and the next mastership event tries again
                 log.exception("%s: replay failed", self.device.name)
                 return
+            if asked != self._replays_asked:
+                continue
+            if not self.client.is_primary:
+                return
+            if self._unwritten:
+                first = self._unwritten[0]
+                log.warning("%s: %d flow entries not written again (%s); again in %.1f s",
+                            self.device.name, len(self._unwritten), first.reason, pause)
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, REPLAY_RETRY_MAX_S)
+                continue
             self._in_charge = True
             return
 
-    async def replay(self) -> None:
+    async def replay(self, again: list[FlowEntry] | None = None) -> list[FlowEntry]:
         """Write the configuration and every flow again (the device may have lost them).
+
+        ``again``: entries a previous replay could not write (still FAILED
+        with their slot) to try with the installed ones. Returns the entries
+        this one could not write.
 
         Reverse entries first, then the forward entries whose reverse entry
         is back: a switch that kept its tables (a stream that broke and came
         back) answers ALREADY_EXISTS, which here means the entry is there.
         As one two-stage batch, the first such answer would have failed every
-        forward entry unsent, though the switch still held them.
+        forward entry unsent, though the switch still held them. A refused
+        entry keeps its slot: it was on the switch before, and may still be.
         """
         log.info("%s: replaying the switch configuration and %d flows", self.device.name,
                  self.store.count(FlowState.ADDED))
         await self.configure_switch()
         entries = list(self.store.in_state(FlowState.ADDED))
+        entries += [e for e in again or () if e.state is FlowState.FAILED
+                    and self.store.get(e.key) is e]
         for entry in entries:
             self.store.move(entry, FlowState.PENDING_ADD)
         await self._reinstall([e for e in entries if not e.forward])
@@ -246,13 +275,14 @@ class DeviceController:
                 self.store.move(entry, FlowState.FAILED,
                                 reason="ABORTED: its reverse entry was not written again")
         await self._reinstall(forward)
+        return [e for e in entries if e.state is FlowState.FAILED]
 
     async def _reinstall(self, entries: list[FlowEntry]) -> None:
         """INSERT ``entries`` again; one the switch already holds (ALREADY_EXISTS) is ADDED."""
         if not entries:
             return
         result = await execute(self.store, self.provider,
-                               [[FlowOp(OpKind.ADD, e) for e in entries]])
+                               [[FlowOp(OpKind.ADD, e) for e in entries]], keep_slots=True)
         for r in result.failed:
             if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED:
                 self.store.move(r.op.entry, FlowState.PENDING_ADD)

@@ -118,10 +118,12 @@ class _Waiter:
 class _Run:
     """One batch in progress: its non-empty stages, the next one to send, the outcomes."""
 
-    __slots__ = ("failure", "next", "result", "stages", "waiter")
+    __slots__ = ("failure", "keep_slots", "next", "result", "stages", "waiter")
 
-    def __init__(self, stages: Sequence[Sequence[FlowOp]]) -> None:
+    def __init__(self, stages: Sequence[Sequence[FlowOp]], keep_slots: bool = False) -> None:
         self.stages = [stage for stage in stages if stage]
+        #: a refused add keeps its slot (see :func:`execute`)
+        self.keep_slots = keep_slots
         self.next = 0
         self.result = BatchResult()
         self.failure: str | None = None
@@ -141,7 +143,7 @@ class _Run:
             now = time.monotonic()
         bad = None
         for r in answers:
-            _settle(store, r, now)
+            _settle(store, r, now, self.keep_slots)
             if bad is None and not r.ok:
                 bad = r
         self.result.results.extend(answers)
@@ -152,16 +154,21 @@ class _Run:
         for later in self.stages[self.next:]:
             skipped = [OpResult(op, False, "ABORTED", self.failure) for op in later]
             for r in skipped:
-                _settle(store, r, now)
+                _settle(store, r, now, self.keep_slots)
             self.result.results.extend(skipped)
         self.next = len(self.stages)
 
 
 async def execute(
-    store: FlowStore, provider: FlowProvider, stages: Sequence[Sequence[FlowOp]]
+    store: FlowStore, provider: FlowProvider, stages: Sequence[Sequence[FlowOp]],
+    *, keep_slots: bool = False,
 ) -> BatchResult:
-    """Run ``stages`` in order on ``provider``, updating entry states in ``store``."""
-    run = _Run(stages)
+    """Run ``stages`` in order on ``provider``, updating entry states in ``store``.
+
+    ``keep_slots``: a refused add keeps its slot. For entries written before
+    (a replay), whom a refusal does not show to be off the switch.
+    """
+    run = _Run(stages, keep_slots)
     while (ops := run.current()) is not None:
         run.record(store, await provider.apply(ops))
     return run.result
@@ -292,7 +299,7 @@ class BatchPipeline:
             self._start_rounds()
 
 
-def _settle(store: FlowStore, r: OpResult, now: float) -> None:
+def _settle(store: FlowStore, r: OpResult, now: float, keep_slots: bool = False) -> None:
     entry = r.op.entry
     state = entry.state
     if r.op.kind is OpKind.REMOVE:
@@ -306,7 +313,7 @@ def _settle(store: FlowStore, r: OpResult, now: float) -> None:
             store.move(entry, FlowState.ADDED, now=now)
         else:
             store.move(entry, FlowState.FAILED, reason=r.reason, now=now)
-            if r.op.kind is OpKind.ADD and r.code not in MAYBE_WRITTEN:
+            if r.op.kind is OpKind.ADD and r.code not in MAYBE_WRITTEN and not keep_slots:
                 store.release_slot(entry)
     elif not r.ok and state is FlowState.ADDED and r.op.kind is OpKind.MODIFY:
         entry.reason = r.reason  # the old action stays on the switch

@@ -152,3 +152,87 @@ async def test_a_replay_onto_a_switch_that_kept_its_entries_keeps_them_all(rig: 
     assert (forward.flow_id, forward.partner.flow_id) == slots
     on_switch = {controller.mapping.parse_table_entry(e)[:2] for e in await rig.switch_entries()}
     assert on_switch == {(FLOW, slots[0]), (FLOW.reverse(), slots[1])}
+
+
+def refuse_once_after_configuring(rig: Rig, code: grpc.StatusCode) -> None:
+    """The replay's configuration goes in; its first flow write is refused, once."""
+    controller = rig.controller
+    configure = controller.configure_switch
+    refused = []
+
+    async def then_refuse() -> None:
+        await configure()
+        if not refused:
+            refused.append(code)
+            rig.switch.faults.reject_writes(1, code, "refused once")
+
+    controller.configure_switch = then_refuse  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("keep_tables", [False, True])
+async def test_flows_a_replay_could_not_write_are_written_again_with_their_slots(
+    rig: Rig, keep_tables: bool
+) -> None:
+    await with_a_flow(rig)
+    controller = rig.controller
+    forward = controller.store.get(FLOW)
+    slots = (forward.flow_id, forward.partner.flow_id)
+    refuse_once_after_configuring(rig, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    sessions = controller.client.stats.sessions
+    if keep_tables:  # a refusal does not show the entry is off the switch: it keeps its slot
+        rig.switch.faults.drop_streams()
+    else:
+        await rig.switch.faults.restart(keep_pipeline=True)
+    await eventually(lambda: controller.client.stats.sessions > sessions, "a new session")
+    await eventually(lambda: rig.switch.faults.rejected == 1, "the refused write")
+    await eventually(lambda: replayed(rig), "the replay, tried again")
+    assert (forward.state, forward.partner.state) == (FlowState.ADDED, FlowState.ADDED)
+    assert (forward.flow_id, forward.partner.flow_id) == slots
+    assert len(await rig.switch_entries()) == 2
+
+
+async def test_primacy_lost_during_a_replay_and_won_back_replays_in_full(rig: Rig) -> None:
+    await with_a_flow(rig)
+    controller = rig.controller
+    configure = controller.configure_switch
+    other: list[P4RuntimeClient] = []
+
+    async def then_lose_primacy() -> None:
+        await configure()
+        if not other:  # another controller takes over while the replay writes
+            other.append(P4RuntimeClient(rig.switch.grpc_target, 1, election_id=(0, 5),
+                                         p4info=controller.client.p4info))
+            await other[0].connect(5)
+            await eventually(lambda: not controller.client.is_primary, "taken over")
+
+    controller.configure_switch = then_lose_primacy  # type: ignore[method-assign]
+    await rig.switch.faults.restart(keep_pipeline=True)
+    await eventually(lambda: bool(other) and replayed(rig), "the replay stops")
+    assert not controller._in_charge
+    await other[0].close()
+    await eventually(lambda: controller.client.is_primary, "primary again")
+    await eventually(lambda: replayed(rig) and controller._in_charge, "the new replay")
+    assert len(await rig.switch_entries()) == 2
+
+
+async def test_a_switch_that_restarts_during_a_replay_gets_a_second_one(rig: Rig) -> None:
+    await with_a_flow(rig)
+    controller = rig.controller
+    configure = controller.configure_switch
+    calls = []
+
+    async def then_restart() -> None:
+        await configure()
+        calls.append(1)
+        if len(calls) == 1:  # the switch loses everything again, this replay's writes included
+            sessions = controller.client.stats.sessions
+            await rig.switch.faults.restart(keep_pipeline=True)
+            await eventually(lambda: controller.client.stats.sessions > sessions
+                             and controller.client.is_primary, "back")
+
+    controller.configure_switch = then_restart  # type: ignore[method-assign]
+    await rig.switch.faults.restart(keep_pipeline=True)
+    await eventually(lambda: len(calls) >= 2 and replayed(rig), "a second replay")
+    assert len(await rig.switch_entries()) == 2
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5004, 9))  # digests configured again
+    await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5004,9"))
