@@ -7,7 +7,11 @@
 set -eu
 py="${1:-python3}"
 want=()
-"$py" -c "import ensurepip" >/dev/null 2>&1 || want+=(python3-venv)
+# Debian's venv package is named after the interpreter: python3.11-venv, ...
+if ! "$py" -c "import ensurepip" >/dev/null 2>&1; then
+    ver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
+    want+=("python${ver:-3}-venv")
+fi
 command -v ip >/dev/null 2>&1 || want+=(iproute2)
 command -v ping >/dev/null 2>&1 || want+=(iputils-ping)
 [ ${#want[@]} -eq 0 ] && exit 0

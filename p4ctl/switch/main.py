@@ -30,14 +30,16 @@ __all__ = ["add_arguments", "run", "whole_number"]
 
 
 def whole_number(text: str) -> int:
-    """An argparse type: a whole number, 0 or more (argparse names the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is less than 0")
-    return value
+    """An argparse type: a whole number, 0 or more, in plain decimal (argparse names the option).
+
+    ``int()`` alone would take ``1_000`` and other scripts' digits.
+    """
+    digits = text.strip()
+    if digits.startswith("-") and digits[1:].isascii() and digits[1:].isdigit():
+        raise argparse.ArgumentTypeError(f"{digits} is less than 0")
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(digits)
 
 
 def _interface(text: str) -> tuple[int, str]:

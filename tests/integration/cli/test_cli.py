@@ -159,6 +159,8 @@ def test_flows_with_a_broken_pipeline_says_so(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     bad = p4ctl("flows", "--config", str(config), "--limit", "-1")
     assert bad.returncode == 2 and "argument --limit: -1 is less than 0" in bad.stderr
+    bad = p4ctl("flows", "--config", str(config), "--limit", "1_000")
+    assert bad.returncode == 2 and "argument --limit: '1_000' is not a whole number" in bad.stderr
 
 
 async def test_flows_limit_counts_what_is_shown(
