@@ -101,8 +101,6 @@ class _DefaultEntryData:
 
     controller_metadata: int = 0
     metadata: bytes = b""
-    packets: int = 0
-    bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -690,9 +688,8 @@ class DeviceMgr:
                 data.controller_metadata, data.metadata = 0, b""
             else:
                 data.controller_metadata, data.metadata = te.controller_metadata, bytes(te.metadata)
-            if counters is not None:
-                dc = self._pmap().direct_counters[tm.direct_counter_id]
-                self._set_counters(dc.unit, data, counters)
+            # counter_data was checked above, and has nowhere to go: BMv2's
+            # default entry has no direct counter
             return
         entry = table.get(key, priority)
         if entry is None or table.is_const_entry(entry):
@@ -765,11 +762,15 @@ class DeviceMgr:
                 nbytes = ce.data.byte_count
         cm.array.write(index, packets, nbytes)
 
-    def _entry_for(self, tm: TableMap, te: p4runtime_pb2.TableEntry):
-        """The stored entry (or default-entry data) a direct resource refers to."""
+    def _entry_for(self, tm: TableMap, te: p4runtime_pb2.TableEntry) -> TableEntry | None:
+        """The stored entry a direct resource refers to; None for the default entry.
+
+        BMv2's default entry has no direct counter: the callers answer PI's
+        target error for it, after the checks PI makes first.
+        """
         key, priority = build_key(tm, te)
         if te.is_default_action:
-            return self._defaults.setdefault(tm.id, _DefaultEntryData())
+            return None
         entry = tm.table.get(key, priority)
         if entry is None:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Cannot map table entry to handle")
@@ -792,8 +793,7 @@ class DeviceMgr:
             )
         if utype not in (U.MODIFY, U.DELETE):
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Invalid update type")
-        if dce.table_entry.is_default_action:
-            # PI asks BMv2, whose default entry has no direct counter
+        if target is None:  # the default entry: PI asks BMv2, which has no counter there
             raise P4RuntimeError(Code.UNKNOWN, "Error when writing to direct counter")
         if utype == U.MODIFY:
             dc = self._pmap().direct_counters[tm.direct_counter_id]
@@ -1003,7 +1003,7 @@ class DeviceMgr:
             raise P4RuntimeError(Code.INVALID_ARGUMENT, "Table has no direct counters")
         if len(te_req.match) or te_req.is_default_action:
             target = self._entry_for(tm, te_req)
-            if te_req.is_default_action:  # as for writes: BMv2 has no counter there
+            if target is None:  # the default entry, as for writes
                 raise P4RuntimeError(Code.UNKNOWN, "Error when reading counter from target")
             entity = p4runtime_pb2.Entity()
             dce = entity.direct_counter_entry
