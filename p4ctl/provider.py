@@ -75,10 +75,8 @@ class SwitchFlowProvider:
             await self._apply_overflow(ops, overflow, results)
         done = [r for r in results if r is not None]
         assert len(done) == len(ops)
-        # NOT_FOUND is gone too (the store frees the slot): its flags must not
-        # pass to the slot's next flow
-        removed = [r.op.entry.flow_id for r in done
-                   if r.op.kind is OpKind.REMOVE and (r.ok or r.code == "NOT_FOUND")]
+        # the store frees these slots: their flags must not pass to the next flow
+        removed = [r.op.entry.flow_id for r in done if r.removed]
         if removed:
             await self._clear_state(removed)
         return done

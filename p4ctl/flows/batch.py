@@ -77,6 +77,11 @@ class OpResult:
     def reason(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
 
+    @property
+    def removed(self) -> bool:
+        """A REMOVE after which the entry is off the switch (NOT_FOUND: gone either way)."""
+        return self.op.kind is OpKind.REMOVE and (self.ok or self.code == "NOT_FOUND")
+
 
 class FlowProvider(Protocol):
     """Applies one stage on the switch and returns one result per op, in order."""
@@ -303,7 +308,7 @@ def _settle(store: FlowStore, r: OpResult, now: float, keep_slots: bool = False)
     entry = r.op.entry
     state = entry.state
     if r.op.kind is OpKind.REMOVE:
-        gone = r.ok or r.code == "NOT_FOUND"
+        gone = r.removed
         if state is FlowState.PENDING_REMOVE:
             store.move(entry, FlowState.REMOVED if gone else FlowState.FAILED,
                        reason=None if gone else r.reason, now=now)
