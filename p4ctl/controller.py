@@ -215,31 +215,25 @@ class DeviceController:
             asked = self._replays_asked
             try:
                 self._unwritten = await self.replay(self._unwritten)
+                problem = (f"{len(self._unwritten)} flow entries not written again "
+                           f"({self._unwritten[0].reason})" if self._unwritten else "")
             except P4RuntimeError as exc:
-                if not self.client.is_primary:
-                    log.warning("%s: replay stopped, not primary: %s", self.device.name, exc)
-                    return
-                log.warning("%s: replay failed (%s); again in %.1f s", self.device.name, exc,
-                            pause)
-                await asyncio.sleep(pause)
-                pause = min(2 * pause, REPLAY_RETRY_MAX_S)
-                continue
+                problem = f"replay failed ({exc})"
             except Exception:  # a bug: logged, and the next mastership event tries again
                 log.exception("%s: replay failed", self.device.name)
                 return
             if asked != self._replays_asked:
                 continue
             if not self.client.is_primary:
+                if problem:
+                    log.warning("%s: replay stopped, not primary: %s", self.device.name, problem)
                 return
-            if self._unwritten:
-                first = self._unwritten[0]
-                log.warning("%s: %d flow entries not written again (%s); again in %.1f s",
-                            self.device.name, len(self._unwritten), first.reason, pause)
-                await asyncio.sleep(pause)
-                pause = min(2 * pause, REPLAY_RETRY_MAX_S)
-                continue
-            self._in_charge = True
-            return
+            if not problem:
+                self._in_charge = True
+                return
+            log.warning("%s: %s; again in %.1f s", self.device.name, problem, pause)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, REPLAY_RETRY_MAX_S)
 
     async def replay(self, again: list[FlowEntry] | None = None) -> list[FlowEntry]:
         """Write the configuration and every flow again (the device may have lost them).
