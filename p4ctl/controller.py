@@ -244,10 +244,12 @@ class DeviceController:
 
         Reverse entries first, then the forward entries whose reverse entry
         is back: a switch that kept its tables (a stream that broke and came
-        back) answers ALREADY_EXISTS, which here means the entry is there.
-        As one two-stage batch, the first such answer would have failed every
-        forward entry unsent, though the switch still held them. A refused
-        entry keeps its slot: it was on the switch before, and may still be.
+        back) answers ALREADY_EXISTS, and the entry is then modified to this
+        controller's action, which is the authoritative one (another primary
+        may have changed it meanwhile). As one two-stage batch, the first
+        such answer would have failed every forward entry unsent, though the
+        switch still held them. A refused entry keeps its slot: it was on the
+        switch before, and may still be.
         """
         log.info("%s: replaying the switch configuration and %d flows", self.device.name,
                  self.store.count(FlowState.ADDED))
@@ -272,15 +274,20 @@ class DeviceController:
         return [e for e in entries if e.state is FlowState.FAILED]
 
     async def _reinstall(self, entries: list[FlowEntry]) -> None:
-        """INSERT ``entries`` again; one the switch already holds (ALREADY_EXISTS) is ADDED."""
+        """INSERT ``entries`` again; one the switch already holds (ALREADY_EXISTS) is
+        MODIFYed to the store's action, ADDED once the switch took that."""
         if not entries:
             return
         result = await execute(self.store, self.provider,
                                [[FlowOp(OpKind.ADD, e) for e in entries]], keep_slots=True)
-        for r in result.failed:
-            if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED:
-                self.store.move(r.op.entry, FlowState.PENDING_ADD)
-                self.store.move(r.op.entry, FlowState.ADDED)
+        there = [r.op.entry for r in result.failed
+                 if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED]
+        if not there:
+            return
+        for entry in there:
+            self.store.move(entry, FlowState.PENDING_ADD)
+        await execute(self.store, self.provider,
+                      [[FlowOp(OpKind.MODIFY, e) for e in there]], keep_slots=True)
 
     def status_line(self) -> str:
         """The once-a-minute log line: flows/s, active flows, failures."""

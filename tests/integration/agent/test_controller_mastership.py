@@ -123,6 +123,33 @@ async def test_regaining_primacy_writes_the_flows_again(rig: Rig) -> None:
     assert len(await rig.switch_entries()) == 2
 
 
+async def test_regaining_primacy_puts_back_the_actions_another_primary_changed(
+        rig: Rig) -> None:
+    """Another controller takes over, makes the flow's entries drop and leaves."""
+    await with_a_flow(rig)
+    controller = rig.controller
+    forward = controller.store.get(FLOW)
+    other = P4RuntimeClient(rig.switch.grpc_target, 1, election_id=(0, 5),
+                            p4info=controller.client.p4info)
+    await other.connect(5)
+    try:
+        await eventually(lambda: not controller.client.is_primary, "the other takes over")
+        table = controller.client.p4info.tables[controller.mapping.flow_table_id].name
+        entries = [e async for e in other.read_table_entries(table)]
+        drop = controller.spec.role("tables", "flow")["actions"]["drop"]
+        changed = [dataclasses.replace(e, action=drop["name"], params={
+            drop["params"]["flow_id"]: e.params[drop["params"]["flow_id"]]}) for e in entries]
+        (await other.write([Update(UpdateType.MODIFY, e) for e in changed])).raise_on_error()
+    finally:
+        await other.close()
+    await eventually(lambda: controller.client.is_primary, "primary again")
+    await eventually(lambda: replayed(rig), "the replay")
+    assert (forward.state, forward.partner.state) == (FlowState.ADDED, FlowState.ADDED)
+    on_switch = {controller.mapping.parse_table_entry(e) for e in await rig.switch_entries()}
+    assert on_switch == {(FLOW, forward.flow_id, forward.action),
+                         (FLOW.reverse(), forward.partner.flow_id, forward.partner.action)}
+
+
 async def test_refused_port_to_vrf_entries_stop_the_start() -> None:
     """Flows of a port missing from the table would be classified in the wrong VRF."""
     switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
