@@ -3,7 +3,8 @@
 - ``p4ctl run --config FILE``: the controller, one :class:`DeviceController` per device.
 - ``p4ctl switch ...``: the software switch (P4Runtime + Thrift servers, ports).
 - ``p4ctl demo``: the main job end to end on an embedded software switch.
-- ``p4ctl flows --config FILE``: the flow table as the switch has it (read as a backup).
+- ``p4ctl flows --config FILE``: the flow table as the switch has it, its overflow
+  slots included (read as a backup).
 - ``p4ctl compile``: p4c -> ``pipelines/`` (and ``--check``).
 - ``p4ctl hash KEY``: the bucket hash of a flow key.
 """
@@ -181,6 +182,7 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
     from p4ctl.controller import credentials_of
     from p4ctl.p4rt.client import P4RuntimeClient
     from p4ctl.p4rt.errors import P4RuntimeError
+    from p4ctl.p4rt.registers import RegisterError, register_backend
     from p4ctl.pipeline import FlowMapping, PipelineSpec, PipelineSpecError
 
     config = _load(config_path)
@@ -202,7 +204,13 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
     client = P4RuntimeClient(device.address, device.device_id, election_id=(0, 0),
                              role=device.role, p4info=p4info,
                              credentials=credentials_of(device))
-    shown = 0
+    registers = register_backend(str(device.registers), client=client,
+                                 thrift_address=device.thrift_address, p4info=p4info)
+    shown = overflow = 0
+
+    def show(flow_id: int, key: object, action: object, packets: int, octets: int) -> None:
+        print(f"{flow_id:>7} {key!s:<58} {action!s:<28} {packets:>9} {octets:>11}")
+
     try:
         await client.connect(10)
         print(f"{'flow id':>7} {'key':<58} {'action':<28} {'packets':>9} {'bytes':>11}")
@@ -214,15 +222,35 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
             entry = entity.table_entry
             key, flow_id, action = mapping.parse_table_entry(entry)
             counters = entry.counter_data
-            print(f"{flow_id:>7} {key!s:<58} {action!s:<28} {counters.packet_count:>9} "
-                  f"{counters.byte_count:>11}")
+            show(flow_id, key, action, counters.packet_count, counters.byte_count)
             shown += 1
-    except P4RuntimeError as exc:
+        if shown < limit:
+            # the overflow area: register slots whose valid bit is set
+            names = mapping.registers
+            slots = [i for i, v in enumerate(await registers.read_all(names["overflow_valid"]))
+                     if v][:limit - shown]
+            if slots:
+                cells = {names[role]: await registers.read_all(names[role]) for role in (
+                    "overflow_key_addrs", "overflow_key_rest", "overflow_action",
+                    "overflow_port", "overflow_nat_addrs", "overflow_nat_ports")}
+                counts = {c.index: c.data async for c in client.read_counters(
+                    spec.role("counters", "overflow"))}
+                for slot in slots:
+                    key, action = mapping.parse_overflow(
+                        {name: values[slot] for name, values in cells.items()})
+                    data = counts.get(slot)
+                    show(spec.sizes.flow_entries + slot, key, action,
+                         data.packet_count if data else 0, data.byte_count if data else 0)
+                    overflow += 1
+                shown += overflow
+    except (P4RuntimeError, RegisterError, PipelineSpecError) as exc:
         print(f"p4ctl flows: {exc}", file=sys.stderr)
         return 1
     finally:
+        await registers.close()
         await client.close()
-    print(f"({shown} entries shown)")
+    print(f"({shown} entries shown, {overflow} of them in overflow slots)" if overflow
+          else f"({shown} entries shown)")
     return 0
 
 

@@ -231,6 +231,28 @@ class FlowMapping:
         ]
         return first, [(r["overflow_valid"], index, 1)]
 
+    def parse_overflow(self, cells: Mapping[str, int]) -> tuple[FlowKey, FlowAction]:
+        """(key, action) of a valid overflow slot, from its registers' values by name:
+        what :meth:`overflow_install` wrote, read back."""
+        r = self.registers
+        kinds = self.spec.role("constants", "overflow_action")
+        code = cells[r["overflow_action"]]
+        kind = {kinds["forward"]: ActionKind.FORWARD, kinds["drop"]: ActionKind.DROP,
+                kinds["nat"]: ActionKind.NAT}.get(code)
+        if kind is None:
+            raise PipelineSpecError(f"overflow action {code} is not a flow action")
+        addrs, rest = cells[r["overflow_key_addrs"]], cells[r["overflow_key_rest"]]
+        key = FlowKey(rest >> 40 & 0xFFFF, addrs >> 32, addrs & 0xFFFFFFFF, rest >> 32 & 0xFF,
+                      rest >> 16 & 0xFFFF, rest & 0xFFFF)
+        if kind is ActionKind.DROP:
+            return key, FlowAction(kind)
+        port = cells[r["overflow_port"]]
+        if kind is ActionKind.FORWARD:
+            return key, FlowAction(kind, port)
+        nat, ports = cells[r["overflow_nat_addrs"]], cells[r["overflow_nat_ports"]]
+        return key, FlowAction(kind, port, nat >> 32, nat & 0xFFFFFFFF, ports >> 16,
+                               ports & 0xFFFF)
+
     def overflow_remove(self, index: int) -> list[tuple[str, int, int]]:
         """Clearing the valid bit is enough: the slot no longer matches."""
         return [(self.registers["overflow_valid"], index, 0)]

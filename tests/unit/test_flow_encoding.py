@@ -16,7 +16,7 @@ from p4.v1 import p4runtime_pb2
 from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import KEY_FIELDS, FlowKey
 from p4ctl.p4rt.wire import read_varint, varint, varint_len
-from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec
+from p4ctl.pipeline import BUNDLED, FlowMapping, PipelineSpec, PipelineSpecError
 
 SPEC = PipelineSpec.load(BUNDLED)
 P4INFO = SPEC.load_p4info()
@@ -85,6 +85,25 @@ def test_entries_are_the_runtime_serialization(key: FlowKey, flow_id: int, actio
         update = p4runtime_pb2.Update(type=kind)
         update.entity.table_entry.CopyFrom(want)
         assert encoder.update(kind, got) == update.SerializeToString(deterministic=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys, actions, st.integers(0, 100))
+def test_an_overflow_slot_reads_back_as_written(key: FlowKey, action: FlowAction,
+                                                slot: int) -> None:
+    first, last = MAPPING.overflow_install(key, slot, action)
+    assert {index for _, index, _ in first + last} == {slot}
+    cells = {name: value for name, _, value in first}
+    if action.kind is not ActionKind.NAT:  # the fields a kind does not use read as zero
+        action = FlowAction(action.kind, action.port if action.kind is ActionKind.FORWARD else 0)
+    assert MAPPING.parse_overflow(cells) == (key, action)
+
+
+def test_an_unknown_overflow_action_is_an_error() -> None:
+    cells = {name: 0 for name, _, _ in MAPPING.overflow_install(
+        FlowKey.parse("0,10.0.0.1,10.0.0.2,udp,1,2"), 0, FlowAction(ActionKind.DROP))[0]}
+    with pytest.raises(PipelineSpecError, match="overflow action 0 is not a flow action"):
+        MAPPING.parse_overflow(cells)
 
 
 @settings(max_examples=200, deadline=None)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from p4ctl.cli import _flows
 from p4ctl.config import load_config
 from p4ctl.controller import DeviceController
 from p4ctl.demo import run_demo
+from p4ctl.flows.key import FlowKey
 from p4ctl.metrics import Metrics
 from p4ctl.switch.device import SoftwareSwitch
 
@@ -163,16 +166,28 @@ def test_flows_with_a_broken_pipeline_says_so(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "argument --limit: '1_000' is not a whole number" in bad.stderr
 
 
-async def test_flows_limit_counts_what_is_shown(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@contextlib.asynccontextmanager
+async def controlled_switch(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[SoftwareSwitch, Path, DeviceController]]:
+    """A software switch, the example configuration for it, and a started controller."""
     switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
     await switch.start()
     config = example_config(tmp_path, switch.grpc_target)
     loaded = load_config(config)
     controller = DeviceController(loaded, loaded.devices[0], Metrics())
-    await controller.start()
     try:
+        await controller.start()
+        yield switch, config, controller
+    finally:
+        await controller.stop()
+        await switch.stop()
+
+
+async def test_flows_limit_counts_what_is_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with controlled_switch(tmp_path) as (switch, config, controller):
         await switch.inject(1, bytes(Ether() / IP(src="10.0.0.9", dst="192.0.2.1")
                                      / UDP(sport=1, dport=2)))
         deadline = time.monotonic() + 10
@@ -182,6 +197,40 @@ async def test_flows_limit_counts_what_is_shown(
         for limit, shown in ((0, 0), (1, 1), (5, 2)):  # a flow is two entries
             assert await _flows(config, None, limit) == 0
             assert capsys.readouterr().out.endswith(f"({shown} entries shown)\n")
-    finally:
-        await controller.stop()
-        await switch.stop()
+
+
+async def test_flows_shows_the_overflow_slots_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A flow whose main bucket was full lives in registers; the view lists it with its counts."""
+    async with controlled_switch(tmp_path) as (switch, config, controller):
+        store = controller.store
+        sizes = store.sizes
+        ports: dict[int, list[int]] = {}
+        port = 1024
+        while True:  # bucket_ways + 1 source ports whose keys share a main bucket
+            key = FlowKey(0, 0x0A000009, 0xC0000201, 17, port, 2)
+            group = ports.setdefault(key.bucket_hash() % sizes.main_buckets, [])
+            group.append(port)
+            if len(group) > sizes.bucket_ways:
+                break
+            port += 1
+        for sport in group:
+            frame = bytes(Ether() / IP(src="10.0.0.9", dst="192.0.2.1") / UDP(sport=sport, dport=2))
+            await switch.inject(1, frame)
+            deadline = time.monotonic() + 10
+            while not switch.drain(2) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+                await switch.inject(1, frame)
+        last = store.get(FlowKey(0, 0x0A000009, 0xC0000201, 17, group[-1], 2))
+        assert last is not None and store.is_overflow(last)
+        await switch.inject(1, frame)  # the overflow flow's packets are counted
+        assert await _flows(config, None, 100) == 0
+        out = capsys.readouterr().out
+        line = next(x for x in out.splitlines() if x.lstrip().startswith(f"{last.flow_id} "))
+        assert f"10.0.0.9:{group[-1]} -> 192.0.2.1:2 proto 17" in line
+        assert str(last.action) in line
+        assert int(line.split()[-2]) >= 2 and int(line.split()[-1]) > 0
+        entries = 2 * len(group)
+        overflow = sum(store.is_overflow(e) for e in store)
+        assert out.endswith(f"({entries} entries shown, {overflow} of them in overflow slots)\n")
