@@ -127,19 +127,32 @@ class DeviceController:
         self._in_charge = False
         #: replays asked for by mastership events so far (see _on_mastership)
         self._replays_asked = 0
+        #: times primacy was lost (a start that lost it while configuring replays)
+        self._primacy_lost = 0
         #: entries a replay could not write (FAILED, their slots kept): the
         #: next replay, even one after primacy was lost and won again, tries them
         self._unwritten: list[FlowEntry] = []
 
     async def start(self, timeout: float = 30.0) -> None:
-        """Connect; as primary, configure the switch. A backup waits to become primary."""
+        """Connect; as primary, configure the switch. A backup waits to become primary,
+        and so does a primary that lost primacy while it configured the switch."""
         log.info("%s: connecting to %s (device id %d)", self.device.name, self.device.address,
                  self.device.device_id)
         await self.client.connect(timeout)  # pushes the pipeline if the device lacks it
         if self.client.is_primary:
-            await self.configure_switch()
-            self._in_charge = True
+            lost = self._primacy_lost
+            try:
+                await self.configure_switch()
+                # primacy lost (and maybe won back) meanwhile: another primary wrote too
+                self._in_charge = self._primacy_lost == lost
+            except P4RuntimeError as exc:
+                if exc.kind is not ErrorKind.NOT_PRIMARY:
+                    raise
+                log.warning("%s: primacy lost while configuring the switch (%s)",
+                            self.device.name, exc)
         self._started = True
+        if self.client.is_primary and not self._in_charge:
+            self._ask_replay()  # events before _started were left to this
         self._rate = _Rate(self.agent.counters.installed, time.monotonic())
         log.info("%s: ready (%s)", self.device.name,
                  "primary" if self.client.is_primary else "backup: waiting to become primary")
@@ -191,15 +204,19 @@ class DeviceController:
         if not event.is_primary:
             log.warning("%s: not primary (%s)", self.device.name, event.message or "backup")
             self._in_charge = False
+            self._primacy_lost += 1
             return
         if not self._started:
             return  # start() configures the switch itself
         if event.reconnected or event.pipeline_pushed or not self._in_charge:
-            # a replay under way sees the count move and replays once more:
-            # the switch it was writing may have changed under it
-            self._replays_asked += 1
-            if self._replaying is None or self._replaying.done():
-                self._replaying = asyncio.create_task(self._replay_until_done(), name="replay")
+            self._ask_replay()
+
+    def _ask_replay(self) -> None:
+        # a replay under way sees the count move and replays once more: the
+        # switch it was writing may have changed under it
+        self._replays_asked += 1
+        if self._replaying is None or self._replaying.done():
+            self._replaying = asyncio.create_task(self._replay_until_done(), name="replay")
 
     async def _replay_until_done(self) -> None:
         """:meth:`replay` until the switch took all of it, while this controller is primary.

@@ -86,6 +86,15 @@ def controller_for(switch: SoftwareSwitch, election: int = 1) -> DeviceControlle
     return DeviceController(dataclasses.replace(config, devices=(device,)), device, Metrics())
 
 
+async def primary_and_learning(rig: Rig, sport: int) -> None:
+    """The controller becomes primary, replays, and then learns a new flow."""
+    controller = rig.controller
+    await eventually(lambda: controller.client.is_primary, "primary")
+    await eventually(lambda: replayed(rig), "the replay")
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", sport, 9))
+    await rig.installed(FlowKey.parse(f"0,10.1.0.1,10.2.0.1,udp,{sport},9"))
+
+
 async def test_a_backup_configures_the_switch_once_it_becomes_primary() -> None:
     async with rigged(election=2) as primary_rig:
         switch = primary_rig.switch
@@ -94,14 +103,31 @@ async def test_a_backup_configures_the_switch_once_it_becomes_primary() -> None:
             await backup.start(timeout=5)  # another controller is primary: no writes
             assert not backup.client.is_primary
             await primary_rig.controller.stop()
-            await eventually(lambda: backup.client.is_primary, "the backup becomes primary")
-            await eventually(lambda: backup._replaying is not None
-                             and backup._replaying.done(), "the new primary's replay")
-            rig = Rig(switch, backup)
-            await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5003, 9))
-            await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5003,9"))
+            await primary_and_learning(Rig(switch, backup), 5003)
         finally:
             await backup.stop()
+
+
+async def test_primacy_lost_while_starting_waits_and_configures_once_back() -> None:
+    """Another controller takes over while the start's writes are on their way, then leaves."""
+    switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
+    await switch.start()
+    controller = controller_for(switch)
+    switch.faults.delay(0.5, ["Write"])  # the start's first write arrives after the takeover
+    other = P4RuntimeClient(switch.grpc_target, 1, election_id=(0, 5))
+    try:
+        starting = asyncio.create_task(controller.start(timeout=5))
+        await eventually(lambda: controller.client.is_primary, "primary")
+        await other.connect(5)
+        await starting  # as a backup now: no error
+        assert not controller.client.is_primary
+        switch.faults.delay(0)
+        await other.close()
+        await primary_and_learning(Rig(switch, controller), 5004)
+    finally:
+        await other.close()
+        await controller.stop()
+        await switch.stop()
 
 
 async def test_regaining_primacy_writes_the_flows_again(rig: Rig) -> None:
