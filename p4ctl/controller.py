@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from p4ctl.agent import AgentLimits, FlowAgent
 from p4ctl.config import Config, ConfigError, DeviceConfig
@@ -42,6 +42,30 @@ log = logging.getLogger(__name__)
 #: the first pause before a refused replay is tried again, and the longest one
 REPLAY_RETRY_S = 0.5
 REPLAY_RETRY_MAX_S = 10.0
+#: entries a replay writes between two looks at its progress
+REPLAY_CHUNK = 10_000
+#: seconds between a replay's progress lines
+REPLAY_PROGRESS_S = 5.0
+
+
+@dataclass(slots=True)
+class _Progress:
+    """A long replay's progress, logged every ``interval`` seconds."""
+
+    device: str
+    total: int
+    interval: float
+    started: float = field(default_factory=time.monotonic)
+    written: int = 0
+    logged: float = 0.0
+
+    def add(self, n: int) -> None:
+        self.written += n
+        now = time.monotonic()
+        if now - max(self.started, self.logged) >= self.interval and self.written < self.total:
+            self.logged = now
+            log.info("%s: replay: %d of %d flow entries written (%.0f/s)", self.device,
+                     self.written, self.total, self.written / (now - self.started))
 
 
 @dataclass(slots=True)
@@ -129,6 +153,8 @@ class DeviceController:
         self._replays_asked = 0
         #: times primacy was lost (a start that lost it while configuring replays)
         self._primacy_lost = 0
+        self.replay_chunk = REPLAY_CHUNK
+        self.replay_progress_s = REPLAY_PROGRESS_S
         #: entries a replay could not write (FAILED, their slots kept): the
         #: next replay, even one after primacy was lost and won again, tries them
         self._unwritten: list[FlowEntry] = []
@@ -268,15 +294,16 @@ class DeviceController:
         switch still held them. A refused entry keeps its slot: it was on the
         switch before, and may still be.
         """
-        log.info("%s: replaying the switch configuration and %d flows", self.device.name,
-                 self.store.count(FlowState.ADDED))
+        log.info("%s: replaying the switch configuration and %d flow entries",
+                 self.device.name, self.store.count(FlowState.ADDED) + len(again or ()))
         await self.configure_switch()
         entries = list(self.store.in_state(FlowState.ADDED))
         entries += [e for e in again or () if e.state is FlowState.FAILED
                     and self.store.get(e.key) is e]
         for entry in entries:
             self.store.move(entry, FlowState.PENDING_ADD)
-        await self._reinstall([e for e in entries if not e.forward])
+        progress = _Progress(self.device.name, len(entries), self.replay_progress_s)
+        await self._reinstall([e for e in entries if not e.forward], progress)
         forward = []
         for entry in entries:
             if not entry.forward:
@@ -287,24 +314,31 @@ class DeviceController:
             else:  # its replies would find no entry; the switch may still hold it
                 self.store.move(entry, FlowState.FAILED,
                                 reason="ABORTED: its reverse entry was not written again")
-        await self._reinstall(forward)
-        return [e for e in entries if e.state is FlowState.FAILED]
+        await self._reinstall(forward, progress)
+        unwritten = [e for e in entries if e.state is FlowState.FAILED]
+        log.info("%s: replay: %d of %d flow entries written in %.1f s", self.device.name,
+                 len(entries) - len(unwritten), len(entries),
+                 time.monotonic() - progress.started)
+        return unwritten
 
-    async def _reinstall(self, entries: list[FlowEntry]) -> None:
+    async def _reinstall(self, entries: list[FlowEntry], progress: _Progress) -> None:
         """INSERT ``entries`` again; one the switch already holds (ALREADY_EXISTS) is
-        MODIFYed to the store's action, ADDED once the switch took that."""
-        if not entries:
-            return
-        result = await execute(self.store, self.provider,
-                               [[FlowOp(OpKind.ADD, e) for e in entries]], keep_slots=True)
-        there = [r.op.entry for r in result.failed
-                 if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED]
-        if not there:
-            return
-        for entry in there:
-            self.store.move(entry, FlowState.PENDING_ADD)
-        await execute(self.store, self.provider,
-                      [[FlowOp(OpKind.MODIFY, e) for e in there]], keep_slots=True)
+        MODIFYed to the store's action, ADDED once the switch took that.
+
+        In chunks of :attr:`replay_chunk`, so that a replay of half a million
+        entries says how far it got."""
+        for at in range(0, len(entries), self.replay_chunk):
+            chunk = entries[at:at + self.replay_chunk]
+            result = await execute(self.store, self.provider,
+                                   [[FlowOp(OpKind.ADD, e) for e in chunk]], keep_slots=True)
+            there = [r.op.entry for r in result.failed
+                     if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED]
+            if there:
+                for entry in there:
+                    self.store.move(entry, FlowState.PENDING_ADD)
+                await execute(self.store, self.provider,
+                              [[FlowOp(OpKind.MODIFY, e) for e in there]], keep_slots=True)
+            progress.add(len(chunk))
 
     def status_line(self) -> str:
         """The once-a-minute log line: flows/s, active flows, failures."""

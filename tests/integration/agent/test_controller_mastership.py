@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -66,6 +67,20 @@ async def test_a_restarted_switch_gets_its_configuration_and_flows_back(rig: Rig
     # digests were configured again: a new flow is learned and installed
     await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5002, 9))
     await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5002,9"))
+
+
+async def test_a_replay_shows_its_progress(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """Half a million entries take a while: the replay says how far it got."""
+    await with_a_flow(rig)
+    rig.controller.replay_chunk, rig.controller.replay_progress_s = 1, 0.0
+    caplog.set_level(logging.INFO, logger="p4ctl.controller")
+    await rig.switch.faults.restart(keep_pipeline=True)
+    await eventually(lambda: rig.controller.client.stats.sessions >= 2, "a new session")
+    await eventually(lambda: replayed(rig), "the replay")
+    lines = [r.getMessage() for r in caplog.records]
+    assert "s1: replaying the switch configuration and 2 flow entries" in lines
+    assert any(x.startswith("s1: replay: 1 of 2 flow entries written (") for x in lines)
+    assert any(x.startswith("s1: replay: 2 of 2 flow entries written in ") for x in lines)
 
 
 async def test_a_replay_the_switch_refuses_is_tried_again(rig: Rig) -> None:
