@@ -37,7 +37,7 @@ import contextlib
 import inspect
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -224,6 +224,34 @@ async def _call_handler(handler: Handler, item: Any) -> None:
 
 
 _STATUS_TASK = "_AioCall._handle_status_once_received"
+
+
+#: what a call gets when the end of its session closed the channel under it
+SESSION_ENDED = "the session ended during the call"
+
+
+def _asked_to_cancel() -> bool:
+    """Whether the running task itself is being cancelled (see :func:`_session_may_end`)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+@contextlib.contextmanager
+def _session_may_end(rpc: str) -> Iterator[None]:
+    """Around a call: the end of its session is a :class:`P4RuntimeError`, UNAVAILABLE.
+
+    Closing a channel (a session ends: the stream broke, the switch
+    restarted) cancels the calls on it, and grpc.aio then raises
+    ``CancelledError`` in their callers, which nobody cancelled: passed on,
+    it would end the task, and so the worker of a handler whose write was in
+    flight. A task that is itself being cancelled still gets it.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        if _asked_to_cancel():
+            raise
+        raise P4RuntimeError(grpc.StatusCode.UNAVAILABLE, SESSION_ENDED, rpc=rpc) from None
 
 
 def _status_tasks() -> set[asyncio.Task[Any]]:
@@ -729,7 +757,11 @@ class P4RuntimeClient:
             try:
                 await _call_handler(handler, item)
             except asyncio.CancelledError:
-                raise
+                if _asked_to_cancel():
+                    raise
+                ok = False  # not this worker's: it goes on with the next item
+                self.stats.handler_errors += 1
+                log.warning("%s: handler %r was cancelled", self.address, handler)
             except Exception:
                 ok = False
                 self.stats.handler_errors += 1
@@ -824,9 +856,10 @@ class P4RuntimeClient:
         """The server's P4Runtime API version (``Capabilities`` RPC)."""
         stub = self._stub("Capabilities")
         try:
-            reply = await stub.Capabilities(
-                p4runtime_pb2.CapabilitiesRequest(), timeout=self.options.rpc_timeout
-            )
+            with _session_may_end("Capabilities"):
+                reply = await stub.Capabilities(
+                    p4runtime_pb2.CapabilitiesRequest(), timeout=self.options.rpc_timeout
+                )
         except grpc.aio.AioRpcError as exc:
             raise P4RuntimeError.from_rpc_error(exc, "Capabilities") from None
         return str(reply.p4runtime_api_version)
@@ -850,7 +883,8 @@ class P4RuntimeClient:
         )
         self._fill_election(req)
         try:
-            await stub.SetForwardingPipelineConfig(req, timeout=self.options.rpc_timeout)
+            with _session_may_end("SetForwardingPipelineConfig"):
+                await stub.SetForwardingPipelineConfig(req, timeout=self.options.rpc_timeout)
         except grpc.aio.AioRpcError as exc:
             raise P4RuntimeError.from_rpc_error(exc, "SetForwardingPipelineConfig") from None
         self.p4info = config.p4info
@@ -873,7 +907,9 @@ class P4RuntimeClient:
             device_id=self.device_id, response_type=response_type
         )
         try:
-            reply = await stub.GetForwardingPipelineConfig(req, timeout=self.options.rpc_timeout)
+            with _session_may_end("GetForwardingPipelineConfig"):
+                reply = await stub.GetForwardingPipelineConfig(
+                    req, timeout=self.options.rpc_timeout)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.FAILED_PRECONDITION:
                 return None
@@ -981,7 +1017,8 @@ class P4RuntimeClient:
             requests += 1
             try:
                 write = self._live_session("Write").write
-                await write(b"".join(parts), timeout=self.options.rpc_timeout)
+                with _session_may_end("Write"):
+                    await write(b"".join(parts), timeout=self.options.rpc_timeout)
             except grpc.aio.AioRpcError as exc:
                 per_update, detailed = decode_write_error(exc, len(chunk))
                 for (i, _), status in zip(chunk, per_update, strict=True):
@@ -1069,11 +1106,12 @@ class P4RuntimeClient:
         call = stub.Read(req)
         mine: set[asyncio.Task[Any]] = set()
         try:
-            async for reply in call:
-                if not mine:
-                    mine = _status_tasks() - before
-                for entity in reply.entities:
-                    yield entity
+            with _session_may_end("Read"):
+                async for reply in call:
+                    if not mine:
+                        mine = _status_tasks() - before
+                    for entity in reply.entities:
+                        yield entity
         except grpc.aio.AioRpcError as exc:
             raise P4RuntimeError.from_rpc_error(exc, "Read") from None
         finally:

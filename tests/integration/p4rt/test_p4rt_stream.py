@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 import pytest
 from p4rt_helpers import Target, eventually, tcp_frame
 
@@ -13,6 +14,7 @@ from p4ctl.p4rt import (
     IdleTimeoutNotification,
     MastershipEvent,
     P4RuntimeClient,
+    P4RuntimeError,
     PacketIn,
     PipelineConfig,
     StreamError,
@@ -173,5 +175,65 @@ async def test_switch_restart_repushes_and_the_controller_replays(
         assert client.stats.handler_errors == 0
         got = [e async for e in client.read_table_entries("flow_table")]
         assert [e.match["src_port"] for e in got] == [1234]
+    finally:
+        await client.close()
+
+
+async def test_a_call_in_flight_when_the_stream_drops_fails_unavailable(
+    target: Target, flowcache: PipelineConfig
+) -> None:
+    """The session's end closes its channel under the call: an error, not a CancelledError."""
+    if target.kind != "software":
+        pytest.skip("a late answer and a dropped stream need the software switch's faults")
+    client = target.client(flowcache, election_id=(0, 10))
+    await client.connect()
+    try:
+        target.switch.faults.delay(1.0, ["Write", "Read"])
+        write = asyncio.create_task(client.insert([flow()]))
+        read = asyncio.create_task(anext(aiter(client.read_table_entries("flow_table")), None))
+        await asyncio.sleep(0.3)  # both on the wire
+        target.switch.faults.drop_streams()
+        await asyncio.wait({write, read}, timeout=5)
+        assert not write.cancelled() and not read.cancelled()
+        result = write.result()
+        assert [s.code for s in result.statuses] == [grpc.StatusCode.UNAVAILABLE]
+        assert "the session ended during the call" in result.statuses[0].message
+        assert isinstance(read.exception(), P4RuntimeError)
+        assert read.exception().code is grpc.StatusCode.UNAVAILABLE
+    finally:
+        await client.close()
+
+
+async def test_handlers_go_on_after_a_write_the_stream_drop_cut_short(
+    target: Target, flowcache: PipelineConfig
+) -> None:
+    """A mastership handler replays; the stream drops again during its write."""
+    if target.kind != "software":
+        pytest.skip("a late answer and a dropped stream need the software switch's faults")
+    client = target.client(flowcache, election_id=(0, 10))
+    events: list[MastershipEvent] = []
+    writing = asyncio.Event()
+
+    async def replay(event: MastershipEvent) -> None:
+        events.append(event)
+        if event.is_primary and event.reconnected and not writing.is_set():
+            writing.set()
+            await client.insert([flow()])
+
+    client.on_mastership(replay)
+    await client.connect()
+    try:
+        target.switch.faults.drop_streams()  # reconnect: the handler writes, late
+        target.switch.faults.delay(1.0, ["Write"])
+        await asyncio.wait_for(writing.wait(), 10)
+        await asyncio.sleep(0.3)
+        target.switch.faults.drop_streams()  # during the handler's write
+        target.switch.faults.clear()
+        await eventually(lambda: client.stats.sessions == 3 and client.is_primary,
+                         "connected a third time")
+        # the third session's event reaches the handler: its worker lives on
+        await eventually(lambda: sum(e.is_primary and e.reconnected for e in events) == 2,
+                         "the third session's event handled", timeout=5)
+        assert client.stats.handler_errors == 0
     finally:
         await client.close()
