@@ -133,6 +133,9 @@ class ClientOptions:
     arbitration_timeout: float = 10.0
     #: seconds for unary RPCs (Write, pipeline, capabilities); None: no limit
     rpc_timeout: float | None = 120.0
+    #: seconds for a whole Read, every response of it (a switch that stops
+    #: answering would hold a read for ever); None: no limit
+    read_timeout: float | None = 600.0
     #: reconnection backoff: first delay, multiplier, ceiling (seconds), jitter fraction
     backoff_initial: float = 0.1
     backoff_multiplier: float = 2.0
@@ -161,6 +164,8 @@ class ClientStats:
     digest_lists: int = 0
     digest_lists_dropped: int = 0
     digest_acks: int = 0
+    #: acks not sent: their list came on an earlier session
+    digest_acks_stale: int = 0
     idle_notifications: int = 0
     idle_repeats_suppressed: int = 0
     stream_errors: int = 0
@@ -210,6 +215,8 @@ class _Session:
 
 def _election(value: ElectionId | int) -> ElectionId:
     if isinstance(value, int):
+        if not 0 <= value < 1 << 128:
+            raise ValueError(f"an election id must be a 128-bit unsigned integer: {value!r}")
         return (value >> 64, value & ((1 << 64) - 1))
     high, low = value
     if not (0 <= high < 1 << 64 and 0 <= low < 1 << 64):
@@ -341,7 +348,7 @@ class P4RuntimeClient:
         self._error_handlers: list[Handler] = []
         size = self.options.queue_size
         self._events: asyncio.Queue[MastershipEvent] = asyncio.Queue()
-        self._digests: asyncio.Queue[tuple[int, DigestList]] = asyncio.Queue(size)
+        self._digests: asyncio.Queue[DigestList] = asyncio.Queue(size)
         self._idle: asyncio.Queue[IdleTimeoutNotification] = asyncio.Queue(size)
         self._packets: asyncio.Queue[PacketIn] = asyncio.Queue(size)
         self._errors: asyncio.Queue[StreamError] = asyncio.Queue(size)
@@ -505,6 +512,9 @@ class P4RuntimeClient:
             except (OSError, TimeoutError, grpc.RpcError) as exc:
                 self._connect_error = exc
                 log.warning("%s: connection failed: %s", self.address, exc)
+            except Exception as exc:  # a surprise (or a bug): logged, and the next try follows
+                self._connect_error = exc
+                log.exception("%s: session failed", self.address)
             finally:
                 if session is not None:
                     await self._end_session(session)
@@ -694,8 +704,9 @@ class P4RuntimeClient:
             self.stats.digest_lists_dropped += 1
             log.debug("%s: no handler for digest %s", self.address, digest.digest)
             return
+        digest.session = session.number
         try:
-            self._digests.put_nowait((session.number, digest))
+            self._digests.put_nowait(digest)
         except asyncio.QueueFull:
             self.stats.digest_lists_dropped += 1
             log.warning("%s: digest queue full, list %d dropped", self.address, digest.list_id)
@@ -791,16 +802,14 @@ class P4RuntimeClient:
 
     async def _digest_worker(self) -> None:
         while True:
-            session_number, digest = await self._digests.get()
+            digest = await self._digests.get()
             handlers = self._digest_handlers_for(digest.digest)
             ok = await self._run_handlers([h for h, _ in handlers], digest)
             if ok and any(auto for _, auto in handlers):
-                session = self._session
-                if session is not None and session.number == session_number:
-                    try:
-                        await self.ack_digest(digest)
-                    except P4RuntimeError as exc:
-                        log.warning("%s: could not ack digest list: %s", self.address, exc)
+                try:
+                    await self.ack_digest(digest)
+                except P4RuntimeError as exc:
+                    log.warning("%s: could not ack digest list: %s", self.address, exc)
 
     # -- outgoing stream messages -------------------------------------------------
 
@@ -817,7 +826,18 @@ class P4RuntimeClient:
             ) from exc
 
     async def ack_digest(self, digest: DigestList) -> None:
-        """Acknowledge a digest list, so the switch may report the same data again."""
+        """Acknowledge a digest list, so the switch may report the same data again.
+
+        A list that came on an earlier session is not acknowledged (counted in
+        ``stats.digest_acks_stale``): list ids start again when the switch
+        restarts, so its ack could release another list, not yet handled.
+        """
+        session = self._session
+        if digest.session and (session is None or session.number != digest.session):
+            self.stats.digest_acks_stale += 1
+            log.debug("%s: digest list %d of an earlier session: not acknowledged",
+                      self.address, digest.list_id)
+            return
         req = p4runtime_pb2.StreamMessageRequest()
         req.digest_ack.digest_id = digest.digest_id
         req.digest_ack.list_id = digest.list_id
@@ -873,7 +893,10 @@ class P4RuntimeClient:
 
         ``RECONCILE_AND_COMMIT`` asks the server to keep forwarding state
         across the change where it can. On success the client encodes with
-        the new P4Info.
+        the P4Info that reads and writes now refer to: the new one after
+        ``VERIFY_AND_SAVE`` (which only the data plane does not run until
+        ``COMMIT``) and the ``..._COMMIT`` actions; a ``VERIFY`` changes
+        nothing, and a ``COMMIT`` realises the config saved before.
         """
         if not self.is_primary:
             raise NotPrimaryError(rpc="SetForwardingPipelineConfig")
@@ -887,6 +910,9 @@ class P4RuntimeClient:
                 await stub.SetForwardingPipelineConfig(req, timeout=self.options.rpc_timeout)
         except grpc.aio.AioRpcError as exc:
             raise P4RuntimeError.from_rpc_error(exc, "SetForwardingPipelineConfig") from None
+        actions = p4runtime_pb2.SetForwardingPipelineConfigRequest
+        if action in (actions.VERIFY, actions.COMMIT):
+            return  # the config reads and writes refer to is unchanged
         self.p4info = config.p4info
         if self._idle_filter is not None:
             self._idle_filter.clear()
@@ -957,6 +983,10 @@ class P4RuntimeClient:
         the role or the pipeline, the remaining requests are not sent and
         their updates get CANCELLED ("not sent"). Raises
         :class:`NotPrimaryError` when called while not primary.
+
+        With another ``atomicity`` than CONTINUE_ON_ERROR the updates go as
+        one request whatever the limits (atomicity is a request's), and none
+        is sent if one cannot be encoded.
         """
         updates = list(updates)
         if not self.is_primary:
@@ -996,7 +1026,17 @@ class P4RuntimeClient:
         head = p4runtime_pb2.WriteRequest(device_id=self.device_id, atomicity=atomicity)
         self._fill_election(head)
         request_head = head.SerializeToString()
-        for chunk in self._chunks(encoded, limit, max_bytes):
+        if atomicity == p4runtime_pb2.WriteRequest.CONTINUE_ON_ERROR:
+            chunks = self._chunks(encoded, limit, max_bytes)
+        elif len(encoded) < len(updates):  # all or nothing: nothing
+            chunks = []
+            for i, _ in encoded:
+                statuses[i] = UpdateStatus(
+                    grpc.StatusCode.CANCELLED, "not sent: another update of this atomic "
+                    "write could not be encoded", "client", 0, ErrorKind.NOT_SENT)
+        else:  # the request is the unit of atomicity: one, whatever its size
+            chunks = [encoded] if encoded else []
+        for chunk in chunks:
             if stopped is None and not self.is_primary:
                 stopped = NotPrimaryError("lost primary during the write", rpc="Write")
             if stopped is not None:
@@ -1103,7 +1143,7 @@ class P4RuntimeClient:
                 req.entities.append(entity.to_proto(self._require_p4info()))
         stub = self._stub("Read")
         before = _status_tasks()
-        call = stub.Read(req)
+        call = stub.Read(req, timeout=self.options.read_timeout)
         mine: set[asyncio.Task[Any]] = set()
         try:
             with _session_may_end("Read"):

@@ -117,7 +117,10 @@ def _encode_match(table: Table, mf: MatchField, raw: Any, matches: Any) -> None:
             elif isinstance(raw, tuple):
                 value, plen = to_int(raw[0], width), raw[1]
             elif isinstance(raw, str) and "/" in raw:
-                net = ipaddress.ip_network(raw, strict=False)
+                try:  # host bits set are an error, as for the other forms
+                    net = ipaddress.ip_network(raw)
+                except ValueError as exc:
+                    raise EncodingError(f"{raw!r} is not a prefix: {exc}") from None
                 value, plen = int(net.network_address), net.prefixlen
                 if net.max_prefixlen != width:
                     raise EncodingError(f"{raw!r} is not a {width}-bit prefix")

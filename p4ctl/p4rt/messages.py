@@ -104,6 +104,8 @@ class DigestList:
     list_id: int
     data: list[Any]
     timestamp: int = 0
+    #: the client session it came on (list ids start again with each one); 0: not known
+    session: int = field(default=0, compare=False)
 
     @classmethod
     def from_proto(cls, msg: p4runtime_pb2.DigestList, p4info: P4Info) -> DigestList:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import grpc
 import pytest
@@ -102,6 +103,12 @@ async def test_roles_have_their_own_primary(target: Target, flowcache: PipelineC
         await full.close()
 
 
+@pytest.mark.parametrize("election_id", [-1, 1 << 128, (0, -1), (1 << 64, 0)])
+def test_an_election_id_beyond_128_bits_is_refused_at_once(election_id: object) -> None:
+    with pytest.raises(ValueError, match="election id"):
+        P4RuntimeClient("127.0.0.1:1", 1, election_id=election_id)  # type: ignore[arg-type]
+
+
 async def test_connect_to_nothing_times_out_with_a_clear_error() -> None:
     before = set(asyncio.all_tasks())
     client = P4RuntimeClient(f"127.0.0.1:{free_port()}", 1)
@@ -149,6 +156,28 @@ async def test_pipeline_set_get_and_ensure(target: Target, flowcache: PipelineCo
         assert cookie_only.device_config is None
     finally:
         await client.close()
+
+
+async def test_the_client_encodes_with_the_p4info_the_device_runs(
+    target: Target, client, flowcache: PipelineConfig
+) -> None:
+    """A VERIFY changes nothing; after VERIFY_AND_SAVE writes refer to the saved config."""
+    fixtures = Path(__file__).resolve().parents[1] / "switch" / "fixtures"
+    other = PipelineConfig.bmv2(fixtures / "switch_test.p4info.txtpb",
+                                fixtures / "switch_test.json")
+    actions = p4runtime_pb2.SetForwardingPipelineConfigRequest
+    await client.set_pipeline(other, actions.VERIFY)
+    assert client.p4info is flowcache.p4info
+    assert (await client.write([insert(port_vrf(5, 50))])).ok  # flowcache's names
+    await client.set_pipeline(other, actions.VERIFY_AND_SAVE)
+    assert client.p4info is other.p4info
+    refused = await client.write([insert(port_vrf(6, 60))])  # no such table now
+    assert [s.space for s in refused.statuses] == ["client"]
+    await client.set_pipeline(other, actions.COMMIT)
+    assert client.p4info is other.p4info
+    running = await client.get_pipeline()
+    assert running is not None and running.p4info is not None
+    assert running.p4info.proto == other.p4info.proto
 
 
 async def test_reconcile_and_commit_keeps_the_entries(

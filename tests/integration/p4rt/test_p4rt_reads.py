@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from p4rt_helpers import Target, tcp_frame
 
 from p4ctl.p4rt import (
+    ClientOptions,
     CounterData,
     DigestEntry,
     DirectCounterEntry,
     P4RuntimeClient,
     P4RuntimeError,
+    PipelineConfig,
     TableEntry,
 )
 
@@ -125,3 +129,21 @@ async def test_a_read_of_an_unknown_id_is_an_error(client: P4RuntimeClient) -> N
             "FlowIngress.flow_forward", {"flow_id": 3, "port": 2},
         )
     ]
+
+
+async def test_a_read_the_switch_never_answers_ends_at_its_deadline(
+    target: Target, flowcache: PipelineConfig
+) -> None:
+    if target.kind != "software":
+        pytest.skip("a switch that does not answer needs the software switch's faults")
+    client = target.client(flowcache, election_id=(0, 10),
+                           options=ClientOptions(read_timeout=0.3))
+    await client.connect()
+    try:
+        target.switch.faults.delay(30.0, ["Read"])
+        with pytest.raises(P4RuntimeError) as caught:
+            await asyncio.wait_for(anext(aiter(client.read_table_entries("flow_table")), None), 10)
+        assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        target.switch.faults.clear()
+        await client.close()

@@ -237,3 +237,26 @@ async def test_handlers_go_on_after_a_write_the_stream_drop_cut_short(
         assert client.stats.handler_errors == 0
     finally:
         await client.close()
+
+
+async def test_a_list_of_an_earlier_session_is_not_acknowledged(
+    target: Target, flowcache: PipelineConfig
+) -> None:
+    """List ids start again after a restart: the old list's ack could release another."""
+    if target.kind != "software":
+        pytest.skip("a restart that keeps the pipeline needs the software switch's faults")
+    client = target.client(flowcache, election_id=(0, 10))
+    lists: list[DigestList] = []
+    client.on_digest(lists.append, "new_flow_digest_t", auto_ack=False)
+    await client.connect()
+    try:
+        await client.configure_digest("new_flow_digest_t", max_timeout_ns=0, max_list_size=1,
+                                      ack_timeout_ns=60 * 10**9)
+        await target.inject(1, tcp_frame())
+        await eventually(lambda: lists, "a digest list")
+        await target.switch.faults.restart(keep_pipeline=True)
+        await eventually(lambda: client.is_primary and client.stats.sessions == 2, "reconnected")
+        await client.ack_digest(lists[0])
+        assert (client.stats.digest_acks, client.stats.digest_acks_stale) == (0, 1)
+    finally:
+        await client.close()

@@ -87,6 +87,20 @@ async def test_requests_are_split_by_size_and_by_count(target: Target, flowcache
         await client.close()
 
 
+async def test_an_atomic_write_is_one_request_or_none(client: P4RuntimeClient) -> None:
+    """Atomicity is a request's: such a write is never split, nor sent in part."""
+    rollback = p4runtime_pb2.WriteRequest.ROLLBACK_ON_ERROR
+    result = await client.write([insert(flow(i)) for i in range(5)],
+                                max_updates_per_request=2, atomicity=rollback)
+    assert result.requests == 1
+    # PI (and so the software switch) implements CONTINUE_ON_ERROR only
+    assert [s.code for s in result.statuses] == [grpc.StatusCode.UNIMPLEMENTED] * 5
+    unencodable = insert(TableEntry("flow_table", {"vrf": 70000}, "flow_drop", {"flow_id": 1}))
+    result = await client.write([insert(flow(1)), unencodable], atomicity=rollback)
+    assert result.requests == 0
+    assert [s.kind for s in result.statuses] == [ErrorKind.NOT_SENT, ErrorKind.INVALID]
+
+
 async def test_one_rejected_update_does_not_hide_the_others(client: P4RuntimeClient) -> None:
     assert (await client.insert([flow(1)])).ok
     bad_table = p4runtime_pb2.Entity(table_entry=p4runtime_pb2.TableEntry(table_id=0x02FFFFFF))

@@ -150,6 +150,8 @@ def test_lpm_ternary_range_optional_and_dont_care(p4info: P4Info) -> None:
         (TableEntry("acl", {"dst_port": Range(9, 3)}, "deny", priority=1), "empty range"),
         (TableEntry("acl", {"dst_addr": (0, 0xFF)}, "deny"), "needs a priority"),
         (TableEntry("route", {"dst_addr": LPM(0x0A010001, 16)}, "NoAction"), "beyond its /16"),
+        (TableEntry("route", {"dst_addr": "10.1.0.1/16"}, "NoAction"), "has host bits set"),
+        (TableEntry("route", {"dst_addr": "10.0.0.0/33"}, "NoAction"), "is not a prefix"),
         (TableEntry("route", {"dst_addr": "10.0.0.0/8"}, "NoAction", idle_timeout_ns=5),
          "does not support idle timeout"),
         (TableEntry("flow_table", {}, "NoAction", is_default_action=True, idle_timeout_ns=5),
