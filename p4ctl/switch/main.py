@@ -42,14 +42,22 @@ def whole_number(text: str) -> int:
     return int(digits)
 
 
+#: v1model's ``standard_metadata.ingress_port`` and ``egress_spec`` width
+PORT_BITS = 9
+
+
 def _interface(text: str) -> tuple[int, str]:
     port, sep, ifname = text.partition("@")
     if not sep or not ifname:
         raise argparse.ArgumentTypeError(f"expected PORT@IFNAME, got {text!r}")
     try:
-        return whole_number(port), ifname
+        number = whole_number(port)
     except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(f"port in {text!r}: {exc}") from None
+    if number >= 1 << PORT_BITS:
+        raise argparse.ArgumentTypeError(
+            f"port in {text!r}: v1model ports have {PORT_BITS} bits (0 to {(1 << PORT_BITS) - 1})")
+    return number, ifname
 
 
 def _cpu_port(text: str) -> int | None:

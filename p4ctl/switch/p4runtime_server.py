@@ -372,10 +372,17 @@ class P4RuntimeServer:
             options=[
                 ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE),
                 ("grpc.max_send_message_length", -1),
+                # gRPC sets SO_REUSEPORT by default: a second switch on a
+                # busy address would share it, and clients would reach
+                # either switch at random
+                ("grpc.so_reuseport", 0),
             ]
         )
         _add_servicer(_Servicer(self), server)
-        port = server.add_insecure_port(self.address)
+        try:
+            port = server.add_insecure_port(self.address)
+        except RuntimeError as exc:  # newer grpcio: "Failed to bind to address ..."
+            raise OSError(f"cannot listen on {self.address}: {exc}") from None
         if port == 0:
             raise OSError(f"cannot listen on {self.address}")
         await server.start()

@@ -7,6 +7,9 @@ A port is either attached to a Linux interface (``-i 1@veth1``, as
   ``AF_PACKET`` raw socket read from the event loop (``loop.add_reader``,
   non-blocking; frames the socket itself sent are skipped) and transmits with
   ``send`` on the same socket. Opening one needs ``CAP_NET_RAW`` (root).
+  Linux takes an 802.1Q/802.1ad tag out of a received frame before packet
+  sockets see it and keeps it aside (``PACKET_AUXDATA``); the tag is put
+  back, as libpcap does for BMv2, so the program parses the frame as sent;
   Attached ports are read in turn, one frame each, so frames arriving on
   several ports at once are processed about in arrival order, as on BMv2;
 * a port without interface keeps what the switch sends to it in a bounded
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +47,46 @@ OnPacket = Callable[[int, bytes], None]
 
 #: bytes of kernel receive buffer per attached interface
 RECEIVE_BUFFER = 8 << 20
+
+# linux/if_packet.h: the tag Linux took out of a received frame
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+#: struct tpacket_auxdata: status, len, snaplen, mac, net, vlan_tci, vlan_tpid
+_AUXDATA = struct.Struct("=IIIHHHH")
+_AUX_SPACE = socket.CMSG_SPACE(_AUXDATA.size)
+ETH_P_8021Q = 0x8100
+
+
+def with_vlan_tag(data: bytes, ancdata: list[tuple[int, int, bytes]]) -> bytes:
+    """``data`` as it was on the wire: the 802.1Q/802.1ad tag Linux kept aside put back.
+
+    ``ancdata`` is what ``recvmsg`` gave on a packet socket with
+    ``PACKET_AUXDATA`` on. libpcap does the same (``pcap-linux.c``), which
+    is how BMv2 sees tagged frames whole.
+    """
+    for level, kind, cdata in ancdata:
+        if level != SOL_PACKET or kind != PACKET_AUXDATA or len(cdata) < _AUXDATA.size:
+            continue
+        status, _, _, _, _, tci, tpid = _AUXDATA.unpack_from(cdata)
+        if status & TP_STATUS_VLAN_VALID or tci:
+            if not status & TP_STATUS_VLAN_TPID_VALID:
+                tpid = ETH_P_8021Q
+            return data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+    return data
+
+
+def tagged_socket(sock: socket.socket) -> socket.socket:
+    """Ask a packet socket for the tags Linux takes out (read with :func:`receive_whole`)."""
+    sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    return sock
+
+
+def receive_whole(sock: socket.socket) -> tuple[bytes, int]:
+    """The next frame of a :func:`tagged_socket`, tag included, and its packet type."""
+    data, ancdata, _, addr = sock.recvmsg(MAX_FRAME, _AUX_SPACE)
+    return with_vlan_tag(data, ancdata), addr[2]
 
 
 @dataclass(slots=True)
@@ -91,14 +135,15 @@ class Ports:
         try:
             sock.bind((ifname, 0))
             sock.setblocking(False)
+            tagged_socket(sock)
             # A burst of new flows must queue in the kernel, not be dropped,
             # while the interpreter works (the kernel caps this at rmem_max
             # unless we are privileged, which raw sockets require anyway).
             sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33),
                             RECEIVE_BUFFER)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise OSError(exc.errno, f"interface {ifname} (port {port}): {exc.strerror}") from None
         iface = _Interface(port, ifname, sock)
         self._ifaces[port] = iface
         loop.add_reader(sock.fileno(), self._readable, iface)
@@ -139,13 +184,13 @@ class Ports:
         """The next frame that arrived on ``iface``, or None when there is none now."""
         while True:
             try:
-                data, addr = iface.sock.recvfrom(MAX_FRAME)
+                data, kind = receive_whole(iface.sock)
             except (BlockingIOError, InterruptedError):
                 return None
             except OSError as e:
                 log.warning("port %d (%s): receive failed: %s", iface.port, iface.ifname, e)
                 return None
-            if addr[2] != PACKET_OUTGOING:
+            if kind != PACKET_OUTGOING:
                 return data
 
     def _deliver(self, iface: _Interface, data: bytes) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
 
 import grpc
+import pytest
 from p4.v1 import p4runtime_pb2 as p4r
 from p4.v1 import p4runtime_pb2_grpc
 from switch_helpers import FIXTURES, P4INFO
@@ -100,3 +102,33 @@ async def test_bad_interface_syntax_is_a_usage_error() -> None:
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
     assert b"PORT@IFNAME" in out
+
+
+async def test_a_busy_p4runtime_address_is_refused(switch_factory) -> None:
+    """gRPC's default SO_REUSEPORT would let a second switch share it, silently."""
+    first = await switch_factory()
+    with pytest.raises(OSError, match=f"cannot listen on {first.grpc_target}"):
+        await switch_factory(grpc_address=first.grpc_target)
+
+
+async def test_an_unusable_p4runtime_address_is_a_message() -> None:
+    proc = await _spawn("--grpc-address", "nonsense", "--no-thrift")
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert b"cannot start the switch: cannot listen on nonsense" in out
+    assert b"Traceback" not in out
+
+
+async def test_a_port_wider_than_v1model_is_a_usage_error() -> None:
+    proc = await _spawn("-i", "600@eth0", "--no-thrift")
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2
+    assert b"v1model ports have 9 bits (0 to 511)" in out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="packet sockets need root")
+async def test_an_unknown_interface_is_named() -> None:
+    proc = await _spawn("-i", "1@no-such-if0", "--no-thrift", "--grpc-address", "127.0.0.1:0")
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert b"cannot start the switch: [Errno 19] interface no-such-if0 (port 1): " in out
