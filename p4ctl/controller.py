@@ -296,6 +296,11 @@ class DeviceController:
         """
         log.info("%s: replaying the switch configuration and %d flow entries",
                  self.device.name, self.store.count(FlowState.ADDED) + len(again or ()))
+        pipeline = self.client.pipeline
+        if pipeline is not None and self.client.pipeline_error is not None:
+            # the session's push failed: without it every write below would
+            await self.client.ensure_pipeline(pipeline)
+            self.client.pipeline_error = None
         await self.configure_switch()
         entries = list(self.store.in_state(FlowState.ADDED))
         entries += [e for e in again or () if e.state is FlowState.FAILED

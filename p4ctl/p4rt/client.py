@@ -325,6 +325,9 @@ class P4RuntimeClient:
         self.credentials = credentials
         self.pipeline = pipeline
         self.p4info: P4Info | None = p4info or (pipeline.p4info if pipeline else None)
+        #: why the last push of ``pipeline`` failed (None: it did not); a
+        #: :meth:`connect` that meets one raises it
+        self.pipeline_error: P4RuntimeError | None = None
         self.options = options or ClientOptions()
         self.stats = ClientStats()
 
@@ -422,8 +425,10 @@ class P4RuntimeClient:
 
         Retries with backoff while the server is unreachable, up to
         ``timeout`` seconds; an answer that retrying cannot change (a bad
-        device id, an election id already in use) raises at once. After this
-        returns the client stays connected by itself until :meth:`close`.
+        device id, an election id already in use) raises at once, as does a
+        primary's failed push of its ``pipeline`` (the switch refused the
+        program or the device id). After this returns the client stays
+        connected by itself until :meth:`close`.
         """
         if self._closing:
             raise ClientClosedError()
@@ -451,6 +456,11 @@ class P4RuntimeClient:
             error = self._connect_error
             await self.close()
             raise error
+        if self.pipeline_error is not None and self.is_primary:
+            error = self.pipeline_error
+            await self.close()
+            raise P4RuntimeError(error.code, f"could not install the pipeline: {error.message}",
+                                 rpc=error.rpc)
 
     async def close(self) -> None:
         """Stop everything: the session, the workers, the channel. Idempotent.
@@ -662,7 +672,9 @@ class P4RuntimeClient:
             self._primary = True  # ensure_pipeline writes as primary
             try:
                 pushed = await self.ensure_pipeline(self.pipeline)
+                self.pipeline_error = None
             except P4RuntimeError as exc:
+                self.pipeline_error = exc
                 log.error("%s: could not install the pipeline: %s", self.address, exc)
         self._primary = primary
         if first:

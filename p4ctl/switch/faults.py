@@ -64,8 +64,10 @@ class _Rejection:
     remaining: int
     code: int
     message: str
-    #: Writes to let through before the first one rejected
+    #: calls to let through before the first one rejected
     after: int = 0
+    #: the RPC rejected
+    rpc: str = "Write"
 
 
 class FaultInjector:
@@ -93,8 +95,20 @@ class FaultInjector:
 
         The rejected ones change nothing.
         """
+        self.reject("Write", n, code, message, after=after)
+
+    def reject(
+        self,
+        rpc: str,
+        n: int = 1,
+        code: grpc.StatusCode | int = grpc.StatusCode.UNAVAILABLE,
+        message: str = "rejected by fault injection",
+        *,
+        after: int = 0,
+    ) -> None:
+        """Fail the next ``n`` calls of ``rpc`` (a name of ``ALL_RPCS``) with ``code``."""
         if n > 0:
-            self._rejections.append(_Rejection(n, _code_int(code), message, after))
+            self._rejections.append(_Rejection(n, _code_int(code), message, after, rpc))
 
     def delay(self, seconds: float, rpcs: Iterable[str] = ALL_RPCS) -> None:
         """Answer the named RPCs ``seconds`` late (0 removes the delay)."""
@@ -115,17 +129,17 @@ class FaultInjector:
         if seconds:
             self.delayed += 1
             await asyncio.sleep(seconds)
-        if name == "Write" and self._rejections:
-            r = self._rejections[0]
-            if r.after > 0:
-                r.after -= 1
-                return None
-            r.remaining -= 1
-            if r.remaining <= 0:
-                self._rejections.pop(0)
-            self.rejected += 1
-            return P4RuntimeError(r.code, r.message)
-        return None
+        r = next((r for r in self._rejections if r.rpc == name), None)
+        if r is None:
+            return None
+        if r.after > 0:
+            r.after -= 1
+            return None
+        r.remaining -= 1
+        if r.remaining <= 0:
+            self._rejections.remove(r)
+        self.rejected += 1
+        return P4RuntimeError(r.code, r.message)
 
     # ----- state faults --------------------------------------------------------
 

@@ -83,6 +83,16 @@ async def test_a_replay_shows_its_progress(rig: Rig, caplog: pytest.LogCaptureFi
     assert any(x.startswith("s1: replay: 2 of 2 flow entries written in ") for x in lines)
 
 
+async def test_a_pipeline_push_the_restarted_switch_refused_is_tried_again(rig: Rig) -> None:
+    await with_a_flow(rig)
+    await rig.switch.faults.restart(keep_pipeline=False)  # (which clears the faults)
+    rig.switch.faults.reject("SetForwardingPipelineConfig", 1)  # the reconnect's push
+    await eventually(lambda: rig.switch.faults.rejected == 1, "the refused push")
+    await eventually(lambda: replayed(rig), "the replay")
+    assert rig.controller.client.pipeline_error is None
+    assert len(await rig.switch_entries()) == 2
+
+
 async def test_a_replay_the_switch_refuses_is_tried_again(rig: Rig) -> None:
     await with_a_flow(rig)
     await rig.switch.faults.restart(keep_pipeline=True)

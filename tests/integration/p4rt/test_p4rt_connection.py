@@ -180,6 +180,21 @@ async def test_the_client_encodes_with_the_p4info_the_device_runs(
     assert running.p4info.proto == other.p4info.proto
 
 
+async def test_a_pipeline_the_switch_refuses_fails_the_connect(
+    target: Target, flowcache: PipelineConfig
+) -> None:
+    """Writes would only fail after it: the cause is told at once."""
+    if target.kind != "software":
+        pytest.skip("BMv2 may not survive a P4Info that does not match its JSON")
+    fixtures = Path(__file__).resolve().parents[1] / "switch" / "fixtures"
+    mismatched = PipelineConfig.bmv2(fixtures / "switch_test.p4info.txtpb",
+                                     flowcache.device_config)
+    client = target.client(mismatched, election_id=(0, 7))
+    with pytest.raises(P4RuntimeError, match=r"could not install the pipeline: .*first phase"):
+        await client.connect(10)
+    assert client.pipeline_error is not None
+
+
 async def test_reconcile_and_commit_keeps_the_entries(
     target: Target, client, flowcache: PipelineConfig
 ) -> None:
