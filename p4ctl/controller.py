@@ -18,6 +18,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from p4.v1 import p4runtime_pb2
+
 from p4ctl.agent import AgentLimits, FlowAgent
 from p4ctl.config import Config, ConfigError, DeviceConfig
 from p4ctl.config.model import seconds_to_ns
@@ -30,10 +32,11 @@ from p4ctl.metrics import Metrics
 from p4ctl.p4rt.channel import Credentials
 from p4ctl.p4rt.client import ClientOptions, MastershipEvent, P4RuntimeClient
 from p4ctl.p4rt.device_config import PipelineConfig, bmv2_device_config
+from p4ctl.p4rt.encoding import EncodingError
 from p4ctl.p4rt.entities import TableEntry, Update, UpdateType
 from p4ctl.p4rt.errors import ErrorKind, P4RuntimeError, WriteResult
-from p4ctl.p4rt.registers import RegisterBackend, register_backend
-from p4ctl.pipeline import FlowMapping, PipelineSpec
+from p4ctl.p4rt.registers import RegisterBackend, RegisterError, register_backend
+from p4ctl.pipeline import FlowMapping, PipelineSpec, PipelineSpecError
 from p4ctl.policy import Policy
 from p4ctl.provider import SwitchFlowProvider
 
@@ -168,7 +171,7 @@ class DeviceController:
         if self.client.is_primary:
             lost = self._primacy_lost
             try:
-                await self.configure_switch()
+                await self.take_charge()
                 # primacy lost (and maybe won back) meanwhile: another primary wrote too
                 self._in_charge = self._primacy_lost == lost
             except P4RuntimeError as exc:
@@ -188,6 +191,70 @@ class DeviceController:
             self._replaying.cancel()
         await self.client.close()
         await self.registers.close()
+
+    async def take_charge(self) -> None:
+        """Configure the switch, and remove the flows it holds that the store does not."""
+        await self.configure_switch()
+        await self.remove_extraneous()
+
+    async def remove_extraneous(self) -> int:
+        """Delete the flow entries and overflow slots the store does not hold; how many.
+
+        A switch that outlived its controller (a restart of ``p4ctl run``, a
+        failover to a backup whose store is empty) keeps flows nobody ages
+        or knows: they would forward (or drop, or translate) by a policy
+        that may have changed, and collide with the reverse keys of new
+        flows. An entry stays when the store holds its key at its flow id;
+        the rest go, and their slots' TCP state with them. Their next packet
+        makes them new flows. A failed read or write is logged: what is left
+        over is only stale.
+        """
+        mapping, store = self.mapping, self.store
+        wanted = p4runtime_pb2.TableEntry(table_id=mapping.flow_table_id)
+        deletes: list[p4runtime_pb2.Update] = []
+        freed: list[int] = []
+        try:
+            async for entity in self.client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)]):
+                entry = entity.table_entry
+                try:
+                    key, flow_id, _ = mapping.parse_table_entry(entry)
+                except (PipelineSpecError, EncodingError, KeyError, ValueError):
+                    key, flow_id = None, -1
+                holder = store.by_flow_id(flow_id) if flow_id >= 0 else None
+                if holder is not None and key is not None and holder.key == key.packed():
+                    continue
+                update = p4runtime_pb2.Update(type=p4runtime_pb2.Update.DELETE)
+                update.entity.table_entry.table_id = entry.table_id
+                update.entity.table_entry.match.extend(entry.match)
+                deletes.append(update)
+                if 0 <= flow_id < store.sizes.slots and holder is None:
+                    freed.append(flow_id)
+            valid_name = mapping.registers["overflow_valid"]
+            first = store.sizes.flow_entries
+            stale = [slot for slot, valid in enumerate(await self.registers.read_all(valid_name))
+                     if valid and store.by_flow_id(first + slot) is None]
+        except (P4RuntimeError, RegisterError) as exc:
+            log.warning("%s: could not read the flow table back: %s", self.device.name, exc)
+            return 0
+        try:
+            if deletes:
+                result = await self.client.write(deletes)
+                refused = [s for s in result.statuses
+                           if not s.ok and s.kind is not ErrorKind.NOT_FOUND]
+                if refused:
+                    log.warning("%s: %d extraneous flow entries not deleted (%s)",
+                                self.device.name, len(refused), refused[0])
+            if stale:
+                await self.registers.write_many((valid_name, slot, 0) for slot in stale)
+                freed += [first + slot for slot in stale]
+        except (P4RuntimeError, RegisterError) as exc:
+            log.warning("%s: could not remove extraneous flows: %s", self.device.name, exc)
+        if freed:
+            await self.provider.clear_state(freed)
+        if deletes or stale:
+            log.info("%s: removed %d flow entries and %d overflow slots the controller does "
+                     "not hold", self.device.name, len(deletes), len(stale))
+        return len(deletes) + len(stale)
 
     async def configure_switch(self) -> None:
         """Digests, the port-to-VRF table and the miss policy."""
@@ -301,7 +368,7 @@ class DeviceController:
             # the session's push failed: without it every write below would
             await self.client.ensure_pipeline(pipeline)
             self.client.pipeline_error = None
-        await self.configure_switch()
+        await self.take_charge()
         entries = list(self.store.in_state(FlowState.ADDED))
         entries += [e for e in again or () if e.state is FlowState.FAILED
                     and self.store.get(e.key) is e]

@@ -78,7 +78,7 @@ class SwitchFlowProvider:
         # the store frees these slots: their flags must not pass to the next flow
         removed = [r.op.entry.flow_id for r in done if r.removed]
         if removed:
-            await self._clear_state(removed)
+            await self.clear_state(removed)
         return done
 
     async def _apply_main(
@@ -140,7 +140,8 @@ class SwitchFlowProvider:
         for i in indexes:
             results[i] = OpResult(ops[i], True)
 
-    async def _clear_state(self, flow_ids: list[int]) -> None:
+    async def clear_state(self, flow_ids: list[int]) -> None:
+        """Zero the TCP state register of slots given up (logged, not raised, on failure)."""
         name = self.mapping.registers["tcp_state"]
         try:
             await self.registers.write_many((name, flow_id, 0) for flow_id in flow_ids)

@@ -314,3 +314,39 @@ async def test_a_switch_that_restarts_during_a_replay_gets_a_second_one(rig: Rig
     assert len(await rig.switch_entries()) == 2
     await rig.send(1, udp("10.1.0.1", "10.2.0.1", 5004, 9))  # digests configured again
     await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,5004,9"))
+
+
+async def test_a_restarted_controller_starts_from_a_clean_flow_table(rig: Rig) -> None:
+    """The switch outlived the controller: what it holds, the new store does not know."""
+    await with_a_flow(rig)
+    # a stale overflow slot too (flow ids after the main slots)
+    overflow = rig.controller.mapping.registers["overflow_valid"]
+    await rig.controller.registers.write(overflow, 3, 1)
+    await rig.controller.stop()
+    again = controller_for(rig.switch)
+    await again.start(timeout=5)
+    try:
+        assert await rig.switch_entries() == []
+        assert await again.registers.read(overflow, 3) == 0
+        # the old flow's next packet is a new flow again
+        fresh = Rig(rig.switch, again)
+        await fresh.send(1, udp("10.1.0.1", "10.2.0.1", 5001, 9))
+        await fresh.installed(FLOW)
+        assert len(await fresh.switch_entries()) == 2
+    finally:
+        await again.stop()
+
+
+async def test_a_replay_removes_what_was_added_behind_the_controllers_back(rig: Rig) -> None:
+    await with_a_flow(rig)
+    controller = rig.controller
+    table = controller.client.p4info.tables[controller.mapping.flow_table_id].name
+    stranger = FlowKey.parse("0,10.9.9.9,10.2.0.1,udp,7,9")
+    rig.switch.faults.add_entry(table, stranger.values(), "FlowIngress.flow_drop", (4242,))
+    assert len(await rig.switch_entries()) == 3
+    sessions = controller.client.stats.sessions
+    rig.switch.faults.drop_streams()  # the switch keeps its tables
+    await eventually(lambda: controller.client.stats.sessions > sessions, "a new session")
+    await eventually(lambda: replayed(rig), "the replay")
+    on_switch = {controller.mapping.parse_table_entry(e)[0] for e in await rig.switch_entries()}
+    assert on_switch == {FLOW, FLOW.reverse()}
