@@ -65,6 +65,17 @@ class AgentLimits:
     max_flows_per_vrf: int = 0
     hold_queue: int = 3  # packets held per pending flow
     max_held_flows: int = 4096  # flows with held packets at once
+    #: seconds a held packet may wait: a flow refused (by a limit) or slow to
+    #: install has its packets dropped, not sent late
+    hold_timeout_s: float = 2.0
+
+
+@dataclass(slots=True)
+class _Held:
+    """Packets held for one pending flow, since the first of them came."""
+
+    since: float
+    packets: list[bytes]
 
 
 class TokenBucket:
@@ -150,7 +161,7 @@ class FlowAgent:
         self._bucket = TokenBucket(self.limits.max_new_flows_per_second, clock)
         self._per_port: dict[int, int] = {}
         self._per_vrf: dict[int, int] = {}
-        self._held: OrderedDict[int, list[bytes]] = OrderedDict()
+        self._held: OrderedDict[int, _Held] = OrderedDict()
         # a round is one WriteRequest at most, so rounds can overlap on the wire
         self._pipeline = BatchPipeline(store, provider, max_ops=write_batch_size)
         self._metrics = metrics
@@ -200,10 +211,10 @@ class FlowAgent:
         per_port = self._per_port.get(in_port, 0)
         if limits.max_flows_per_port and per_port >= limits.max_flows_per_port:
             counters.port_limited += 1
-            return None
+            return self._refused(key)
         if limits.max_flows_per_vrf and self._per_vrf.get(vrf, 0) >= limits.max_flows_per_vrf:
             counters.vrf_limited += 1
-            return None
+            return self._refused(key)
 
         decision = self.policy.decide(*fields, in_port)
         egress = decision.port
@@ -219,12 +230,12 @@ class FlowAgent:
                     counters.reverse_conflicts += 1
                     log.warning("flow %s: reverse key %s belongs to another flow",
                                 FlowKey.unpack(key), FlowKey.unpack(rev_key))
-                    return None
+                    return self._refused(key)
                 self._drop_record(other)
         # a flow refused above is not a new flow: it does not spend the rate
         if not self._bucket.take():
             counters.rate_limited += 1
-            return None
+            return self._refused(key)
         now = self.clock()
         forward = store.allocate(key, decision.action, in_port=in_port,
                                  bucket_hash=bucket_hash, now=now)
@@ -244,6 +255,12 @@ class FlowAgent:
         self._per_vrf[vrf] = self._per_vrf.get(vrf, 0) + 1
         return _Pending(forward, reverse, vrf, in_port)
 
+    def _refused(self, key: int) -> None:
+        """A flow over a limit is not installed: its held packets go (the next report
+        of the flow may be admitted, and its packets would then be stale)."""
+        if self._held:
+            self._drop_held(key)
+
     def _table_full(self, key: int, action: Any, in_port: int, now: float) -> None:
         self.counters.table_full += 1
         self._count_failure("TABLE_FULL")
@@ -252,9 +269,9 @@ class FlowAgent:
 
     def _drop_held(self, key: int) -> None:
         """Throw away the packets held for a flow that will not be installed, counted."""
-        queue = self._held.pop(key, None)
-        if queue:
-            self.counters.hold_dropped += len(queue)
+        held = self._held.pop(key, None)
+        if held is not None:
+            self.counters.hold_dropped += len(held.packets)
 
     async def _install(self, pending: list[_Pending]) -> None:
         results = await self._pipeline.submit_all([
@@ -336,20 +353,25 @@ class FlowAgent:
         if entry is not None and entry.state is FlowState.FAILED:
             self.counters.hold_dropped += 1
             return
-        queue = self._held.get(packed)
-        if queue is None:
+        held = self._held.get(packed)
+        if held is None:
             if len(self._held) >= self.limits.max_held_flows:
-                self.counters.hold_dropped += len(self._held.popitem(last=False)[1])
-            queue = self._held[packed] = []
-        if len(queue) >= self.limits.hold_queue:
+                self.counters.hold_dropped += len(self._held.popitem(last=False)[1].packets)
+            held = self._held[packed] = _Held(self.clock(), [])
+        if len(held.packets) >= self.limits.hold_queue:
             self.counters.hold_dropped += 1
             return
-        queue.append(packet.payload)
+        held.packets.append(packet.payload)
         self.counters.held += 1
 
     async def _release_held(self, forward: FlowEntry) -> None:
-        queue = self._held.pop(forward.key, None)
-        for payload in queue or ():
+        held = self._held.pop(forward.key, None)
+        if held is None:
+            return
+        if self.clock() - held.since > self.limits.hold_timeout_s:
+            self.counters.hold_dropped += len(held.packets)  # too late to be of use
+            return
+        for payload in held.packets:
             await self._reinject(payload, forward.in_port)
 
     async def _reinject(self, payload: bytes, in_port: int) -> None:

@@ -444,6 +444,36 @@ async def test_packets_held_for_a_refused_flow_are_counted_as_dropped() -> None:
         assert rig.nothing_on(2)
 
 
+async def test_packets_held_longer_than_the_hold_timeout_are_dropped_not_sent() -> None:
+    async with rigged(hold=True) as rig:
+        switch, agent = rig.switch, rig.controller.agent
+        agent.limits = dataclasses.replace(agent.limits, hold_timeout_s=0.2)
+        switch.faults.delay(0.5, ["Write"])  # the flow takes longer than that
+        frame = udp("10.1.0.1", "10.2.0.1", 7201, 9)
+        await rig.send(1, frame)
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7201,9"))
+        await asyncio.sleep(0.1)
+        assert rig.nothing_on(2)
+        counters = agent.counters
+        assert (counters.held, counters.reinjected, counters.hold_dropped) == (1, 0, 1)
+
+
+async def test_packets_held_for_a_flow_over_the_rate_go_with_its_refusal() -> None:
+    """Its next report may be admitted seconds later: the packet would then be stale."""
+    async with rigged(hold=True, rate=1) as rig:
+        agent = rig.controller.agent
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7301, 9))  # the second's token
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7301,9"))
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7302, 9))  # over the rate
+        deadline = time.monotonic() + 5
+        while agent.counters.rate_limited < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7302,9").packed() not in agent._held
+        counters = agent.counters
+        assert (counters.rate_limited, counters.held, counters.hold_dropped) == (1, 2, 1)
+
+
 async def test_a_hold_queue_pushed_out_counts_each_of_its_packets() -> None:
     async with rigged(hold=True) as rig:
         switch, controller = rig.switch, rig.controller
