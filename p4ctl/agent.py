@@ -70,6 +70,26 @@ class AgentLimits:
     hold_timeout_s: float = 2.0
 
 
+class _Throttle:
+    """At most one log line per ``interval`` seconds; says how many it held back."""
+
+    __slots__ = ("_next", "held_back", "interval")
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._next = 0.0
+        self.held_back = 0
+
+    def allow(self, now: float) -> str | None:
+        """A suffix for the line if it may go out now (None: held back)."""
+        if now < self._next:
+            self.held_back += 1
+            return None
+        self._next = now + self.interval
+        held, self.held_back = self.held_back, 0
+        return f" (and {held} more like it in the last {self.interval:.0f} s)" if held else ""
+
+
 @dataclass(slots=True)
 class _Held:
     """Packets held for one pending flow, since the first of them came."""
@@ -162,6 +182,10 @@ class FlowAgent:
         self._per_port: dict[int, int] = {}
         self._per_vrf: dict[int, int] = {}
         self._held: OrderedDict[int, _Held] = OrderedDict()
+        #: new flows decided by each policy rule (or VRF default), by its name
+        self.decisions_by_rule: dict[str, int] = {}
+        self._conflict_log = _Throttle()
+        self._failure_log = _Throttle()
         # a round is one WriteRequest at most, so rounds can overlap on the wire
         self._pipeline = BatchPipeline(store, provider, max_ops=write_batch_size)
         self._metrics = metrics
@@ -217,6 +241,10 @@ class FlowAgent:
             return self._refused(key)
 
         decision = self.policy.decide(*fields, in_port)
+        by_rule = self.decisions_by_rule
+        by_rule[decision.rule] = by_rule.get(decision.rule, 0) + 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("flow %s from port %d: %s", FlowKey.unpack(key), in_port, decision)
         egress = decision.port
         reverse_vrf = self.port_vrf.get(egress, 0) if egress is not None else vrf
         rev_fields, rev_decision = reverse_of(fields, decision, in_port, reverse_vrf=reverse_vrf)
@@ -228,8 +256,11 @@ class FlowAgent:
             if other is not None:
                 if other.state in _LIVE:
                     counters.reverse_conflicts += 1
-                    log.warning("flow %s: reverse key %s belongs to another flow",
-                                FlowKey.unpack(key), FlowKey.unpack(rev_key))
+                    more = self._conflict_log.allow(self.clock())
+                    if more is not None:
+                        log.warning("flow %s (%s): reverse key %s belongs to another flow%s",
+                                    FlowKey.unpack(key), decision.rule,
+                                    FlowKey.unpack(rev_key), more)
                     return self._refused(key)
                 self._drop_record(other)
         # a flow refused above is not a new flow: it does not spend the rate
@@ -280,6 +311,7 @@ class FlowAgent:
             for p in pending
         ])
         cleanup: list[FlowOp] = []
+        failed: list[tuple[FlowEntry, str]] = []
         for p, result in zip(pending, results, strict=True):
             fwd, rev = p.forward, p.reverse
             if result.ok:
@@ -289,7 +321,9 @@ class FlowAgent:
                 continue
             self.counters.failed += 1
             # the first refusal is the cause; a later stage's is ABORTED for it
-            self._count_failure(result.failed[0].reason)
+            reason = result.failed[0].reason
+            self._count_failure(reason)
+            failed.append((fwd, reason))
             self._release_limits(p.in_port, p.vrf)
             if self.store.get(fwd.key) is fwd:  # not a retry's by now: its packets are its own
                 self._drop_held(fwd.key)
@@ -299,6 +333,12 @@ class FlowAgent:
             if fwd.state is FlowState.ADDED:
                 self.store.move(fwd, FlowState.PENDING_REMOVE)
                 cleanup.append(FlowOp(OpKind.REMOVE, fwd))
+        if failed:
+            more = self._failure_log.allow(self.clock())
+            if more is not None:
+                first, reason = failed[0]
+                log.warning("%d of %d new flows not installed; the first, %s: %s%s",
+                            len(failed), len(pending), first.flow_key, reason, more)
         if cleanup:
             await self._pipeline.submit([cleanup])
 
@@ -401,6 +441,9 @@ class FlowAgent:
                   collect=by("reason", lambda: c.failures_by_reason.items()))
         m.gauge("flow_entries", "Flow entries in the store, by state",
                 collect=by("state", lambda: self.store.counts().items()))
+        m.counter("policy_decisions_total",
+                  "New flows decided by each policy rule (or VRF default), by rule name",
+                  collect=by("rule", lambda: self.decisions_by_rule.items()))
 
 
 #: bytes of the L4 header the data plane's parser extracts, by IP protocol

@@ -158,6 +158,11 @@ class DeviceController:
         self._primacy_lost = 0
         self.replay_chunk = REPLAY_CHUNK
         self.replay_progress_s = REPLAY_PROGRESS_S
+        labels = (("device", device.name),)
+        metrics.gauge("switch_connected", "1 while the controller has a session with the switch",
+                      collect=lambda: [(labels, float(self.client.is_connected))])
+        metrics.gauge("switch_primary", "1 while the controller is the switch's primary",
+                      collect=lambda: [(labels, float(self.client.is_primary))])
         #: entries a replay could not write (FAILED, their slots kept): the
         #: next replay, even one after primacy was lost and won again, tries them
         self._unwritten: list[FlowEntry] = []
@@ -420,11 +425,14 @@ class DeviceController:
         elapsed = now - rate.last_time if rate.last_time else 0.0
         per_s = (c.installed - rate.last_count) / elapsed if elapsed > 0 else 0.0
         rate.last_count, rate.last_time = c.installed, now
+        client = self.client
+        role = ("" if client.is_primary else ", backup" if client.is_connected
+                else ", DISCONNECTED from the switch")
         return (f"{self.device.name}: {per_s:.1f} flows/s, "
                 f"{self.store.count(FlowState.ADDED)} entries active, "
                 f"{self.store.count(FlowState.PENDING_ADD)} pending, "
                 f"{c.failed + c.table_full} failed, "
-                f"{c.rate_limited + c.port_limited + c.vrf_limited} over limits")
+                f"{c.rate_limited + c.port_limited + c.vrf_limited} reports over limits{role}")
 
     def flow_table(self, limit: int | None = None) -> list[str]:
         """A readable view of the flow table, one line per session."""

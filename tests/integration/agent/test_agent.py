@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -548,6 +548,39 @@ async def test_metrics_name_the_device_and_events_are_counters(rig: Rig) -> None
     text = controller.metrics.render()
     assert 'p4ctl_agent_events_total{device="s1",event="installed"} 1\n' in text
     assert 'p4ctl_agent_events_total{device="s2",event="installed"} 7\n' in text
+
+
+async def test_operators_see_the_deciding_rule_the_switch_state_and_refusals(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    controller = rig.controller
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7401, 9))
+    await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7401,9"))
+    text = controller.metrics.render()
+    assert "# TYPE p4ctl_policy_decisions_total counter\n" in text
+    assert 'p4ctl_policy_decisions_total{device="s1",rule="fwd12"} 1\n' in text
+    assert 'p4ctl_switch_connected{device="s1"} 1\n' in text
+    assert 'p4ctl_switch_primary{device="s1"} 1\n' in text
+    # a flow the switch refuses is logged, with its reason
+    rig.switch.faults.reject_writes(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "no room")
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7402, 9))
+    await rig.failed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7402,9"))
+    await asyncio.sleep(0.05)
+    assert any("1 of 1 new flows not installed; the first, vrf 0 10.1.0.1:7402 -> "
+               "10.2.0.1:9 proto 17: RESOURCE_EXHAUSTED: no room" in r.getMessage()
+               for r in caplog.records)
+    # the switch goes away: the status line and the gauges say so
+    await rig.switch.stop()
+    await wait_until(lambda: not controller.client.is_connected)
+    assert controller.status_line().endswith(", DISCONNECTED from the switch")
+    assert 'p4ctl_switch_connected{device="s1"} 0\n' in controller.metrics.render()
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 def ipv4_frame(proto: int, l4: bytes, src: str = "10.1.0.1", dst: str = "10.2.0.1") -> bytes:

@@ -90,7 +90,7 @@ async def test_run_installs_flows_and_flows_command_shows_them(tmp_path: Path) -
     assert proc.returncode == 0, out.decode()
     # the periodic status line: flows/s, active entries, failures
     assert "s1: " in out.decode() and " flows/s, " in out.decode()
-    assert "2 entries active, 0 pending, 0 failed, 0 over limits" in out.decode()
+    assert "2 entries active, 0 pending, 0 failed, 0 reports over limits\n" in out.decode()
 
 
 def closed_port() -> int:
