@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine
@@ -85,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(run_demo(args.config))
     if args.command == "flows":
-        return asyncio.run(_flows(args.config, args.device, args.limit))
+        try:
+            code = asyncio.run(_flows(args.config, args.device, args.limit))
+            sys.stdout.flush()  # here, where a closed pipe can still be told apart
+            return code
+        except BrokenPipeError:  # `p4ctl flows | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     return 2
 
 
@@ -207,17 +214,20 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
     registers = register_backend(str(device.registers), client=client,
                                  thrift_address=device.thrift_address, p4info=p4info)
     shown = overflow = 0
+    more = False
 
     def show(flow_id: int, key: object, action: object, packets: int, octets: int) -> None:
-        print(f"{flow_id:>7} {key!s:<58} {action!s:<28} {packets:>9} {octets:>11}")
+        # the action last: its text has no fixed width (a NAT names two endpoints)
+        print(f"{flow_id:>7} {packets:>9} {octets:>11}  {key!s:<56} {action}")
 
     try:
         await client.connect(10)
-        print(f"{'flow id':>7} {'key':<58} {'action':<28} {'packets':>9} {'bytes':>11}")
+        print(f"{'flow id':>7} {'packets':>9} {'bytes':>11}  {'key':<56} action")
         wanted = p4runtime_pb2.TableEntry(table_id=mapping.flow_table_id)
         wanted.counter_data.SetInParent()
         async for entity in client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)]):
             if shown >= limit:
+                more = True
                 break
             entry = entity.table_entry
             key, flow_id, action = mapping.parse_table_entry(entry)
@@ -228,7 +238,9 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
             # the overflow area: register slots whose valid bit is set
             names = mapping.registers
             slots = [i for i, v in enumerate(await registers.read_all(names["overflow_valid"]))
-                     if v][:limit - shown]
+                     if v]
+            more = len(slots) > limit - shown
+            slots = slots[:limit - shown]
             if slots:
                 cells = {names[role]: await registers.read_all(names[role]) for role in (
                     "overflow_key_addrs", "overflow_key_rest", "overflow_action",
@@ -249,8 +261,9 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
     finally:
         await registers.close()
         await client.close()
-    print(f"({shown} entries shown, {overflow} of them in overflow slots)" if overflow
-          else f"({shown} entries shown)")
+    print(f"({shown} entries shown"
+          + (f", {overflow} of them in overflow slots" if overflow else "")
+          + ("; there are more: --limit N shows N" if more else "") + ")")
     return 0
 
 
