@@ -27,6 +27,7 @@ NULL_TAG = YAML_TAG + "null"
 MERGE_TAG = YAML_TAG + "merge"
 INT_TAG = YAML_TAG + "int"
 FLOAT_TAG = YAML_TAG + "float"
+BOOL_TAG = YAML_TAG + "bool"
 #: The tag an untagged mapping or list gets: the only one accepted on them.
 PLAIN_TAGS = {yaml.MappingNode: YAML_TAG + "map", yaml.SequenceNode: YAML_TAG + "seq"}
 #: What a scalar of each standard tag should have been, for when PyYAML cannot build it.
@@ -139,6 +140,11 @@ class Reader:
                 node.value, node.tag == FLOAT_TAG):
             self.error(node, field, f"{node.value!r} is not a plain decimal number "
                        f"(YAML 1.1 reads it as {show(value)})")
+            return False, None  # type: ignore[return-value]
+        if node.tag == BOOL_TAG and node.value.lower() not in ("true", "false"):
+            # yes/no/on/off: YAML 1.1's booleans, which YAML 1.2 reads as text
+            self.error(node, field, f"{node.value!r} is YAML 1.1 for {show(value)}: "
+                       "write true or false (or quote it if it is text)")
             return False, None  # type: ignore[return-value]
         try:
             return True, converter(value)

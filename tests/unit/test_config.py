@@ -393,6 +393,14 @@ def test_push_pipeline_must_be_boolean() -> None:
         "t.yaml:5: devices[0].push_pipeline: 1 is not true or false")
 
 
+@pytest.mark.parametrize("word", ["yes", "on", "No", "OFF"])
+def test_yaml_1_1_booleans_are_refused(word: str) -> None:
+    """The docs say true or false; YAML 1.2 (and many readers) take these for text."""
+    assert error(DEVICE + f"    push_pipeline: {word}\n").startswith(
+        f"t.yaml:5: devices[0].push_pipeline: {word!r} is YAML 1.1 for ")
+    assert config(DEVICE + "    push_pipeline: False\n").devices[0].push_pipeline is False
+
+
 def test_registers_thrift_default_address() -> None:
     cfg = config(DEVICE.replace("127.0.0.1:9559", "10.1.2.3:9559") + "    registers: thrift\n")
     assert cfg.devices[0].registers is RegisterBackend.THRIFT
