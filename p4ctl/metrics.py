@@ -119,7 +119,8 @@ REQUEST_TIMEOUT_S = 5.0
 async def serve(metrics: Metrics, host: str, port: int) -> asyncio.Server:
     """Serve ``GET`` (and ``HEAD``) ``/metrics`` until the server is closed.
 
-    Anything else is answered 404 (400 for what is not a request line), and
+    Another path is answered 404, another method on it 405 (and 400 what is
+    not a request line), and
     a client gets :data:`REQUEST_TIMEOUT_S` for its whole request: a slow
     client, or one whose line is longer than the stream's 64 KiB limit, is
     cut off, never a reason to log an error.
@@ -132,14 +133,18 @@ async def serve(metrics: Metrics, host: str, port: int) -> asyncio.Server:
                 while await reader.readline() not in (b"\r\n", b"\n", b""):
                     pass
                 parts = request.decode("latin-1").split()
+                extra = ""
                 if len(parts) < 2:
                     status, head, body = "400 Bad Request", "text/plain", b"bad request\n"
-                elif parts[0] in ("GET", "HEAD") and parts[1].split("?")[0] == "/metrics":
+                elif parts[1].split("?")[0] != "/metrics":
+                    status, head, body = "404 Not Found", "text/plain", b"not found\n"
+                elif parts[0] in ("GET", "HEAD"):
                     status, head = "200 OK", "text/plain; version=0.0.4; charset=utf-8"
                     body = metrics.render().encode()
                 else:
-                    status, head, body = "404 Not Found", "text/plain", b"not found\n"
-                writer.write(f"HTTP/1.0 {status}\r\nContent-Type: {head}\r\n"
+                    status, head, body = "405 Method Not Allowed", "text/plain", b"GET or HEAD\n"
+                    extra = "Allow: GET, HEAD\r\n"
+                writer.write(f"HTTP/1.0 {status}\r\nContent-Type: {head}\r\n{extra}"
                              f"Content-Length: {len(body)}\r\n\r\n".encode())
                 if parts[:1] != ["HEAD"]:
                     writer.write(body)

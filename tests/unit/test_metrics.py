@@ -41,6 +41,12 @@ async def test_served_over_http() -> None:
         writer.write(b"GET /nope HTTP/1.0\r\n\r\n")
         assert (await reader.read()).startswith(b"HTTP/1.0 404")
         writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /metrics HTTP/1.0\r\n\r\n")
+        refused = await reader.read()
+        writer.close()
+        assert refused.startswith(b"HTTP/1.0 405 Method Not Allowed\r\n")
+        assert b"\r\nAllow: GET, HEAD\r\n" in refused
     finally:
         server.close()
         await server.wait_closed()
