@@ -207,7 +207,9 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
     except PipelineSpecError as exc:
         print(f"p4ctl flows: {exc}", file=sys.stderr)
         return 2
-    # A backup (election id 0 is refused, so the lowest valid one): reads only.
+    # Election id 0, lower than any controller's (the configuration refuses 0):
+    # a backup while a controller runs. Alone on the switch it is primary for
+    # the read, and writes nothing.
     client = P4RuntimeClient(device.address, device.device_id, election_id=(0, 0),
                              role=device.role, p4info=p4info,
                              credentials=credentials_of(device))
@@ -225,9 +227,11 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
         print(f"{'flow id':>7} {'packets':>9} {'bytes':>11}  {'key':<56} action")
         wanted = p4runtime_pb2.TableEntry(table_id=mapping.flow_table_id)
         wanted.counter_data.SetInParent()
-        async for entity in client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)]):
+        entities = client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)])
+        async for entity in entities:
             if shown >= limit:
                 more = True
+                await entities.aclose()  # the read's call ends now, not when collected
                 break
             entry = entity.table_entry
             key, flow_id, action = mapping.parse_table_entry(entry)

@@ -167,8 +167,11 @@ class ClientStats:
     #: acks not sent: their list came on an earlier session
     digest_acks_stale: int = 0
     idle_notifications: int = 0
+    #: not handed to the handlers: their queue was full
+    idle_notifications_dropped: int = 0
     idle_repeats_suppressed: int = 0
     stream_errors: int = 0
+    stream_errors_dropped: int = 0
     decode_errors: int = 0
     handler_errors: int = 0
 
@@ -749,10 +752,8 @@ class P4RuntimeClient:
         if not entries or not self._idle_handlers:
             return
         try:
-            p4info = self._require_p4info()
-            note = IdleTimeoutNotification(
-                [TableEntry.from_table_entry(e, p4info) for e in entries], msg.timestamp
-            )
+            note = IdleTimeoutNotification.from_entries(entries, msg.timestamp,
+                                                        self._require_p4info())
         except EncodingError as exc:
             self.stats.decode_errors += 1
             log.warning("%s: undecodable idle-timeout notification: %s", self.address, exc)
@@ -760,6 +761,7 @@ class P4RuntimeClient:
         try:
             self._idle.put_nowait(note)
         except asyncio.QueueFull:
+            self.stats.idle_notifications_dropped += 1
             log.warning("%s: idle-timeout queue full, notification dropped", self.address)
 
     def _on_stream_error(self, msg: p4runtime_pb2.StreamError) -> None:
@@ -769,8 +771,10 @@ class P4RuntimeClient:
             "%s: stream error (code %d) about %s: %s",
             self.address, error.canonical_code, error.kind or "?", error.message,
         )
-        with contextlib.suppress(asyncio.QueueFull):
+        try:
             self._errors.put_nowait(error)
+        except asyncio.QueueFull:
+            self.stats.stream_errors_dropped += 1
 
     # -- workers ------------------------------------------------------------
 
@@ -1008,7 +1012,10 @@ class P4RuntimeClient:
         statuses: list[UpdateStatus | None] = [None] * len(updates)
         encoded: list[tuple[int, bytes]] = []
         p4info = self.p4info
-        idle_filter = self._idle_filter if self._idle_filter else None
+        # an empty filter has nothing to forget: skip the per-update check
+        idle_filter = self._idle_filter
+        if idle_filter is not None and not len(idle_filter):
+            idle_filter = None
         for i, update in enumerate(updates):
             if update.__class__ is bytes:
                 wire: bytes = update  # type: ignore[assignment]
@@ -1237,9 +1244,10 @@ class P4RuntimeClient:
     async def read_digest_config(self, digest: str) -> DigestEntry | None:
         """The digest's configuration, or None if it is not enabled."""
         try:
-            async for entry in self.read(DigestEntry(digest, has_config=False)):
-                if isinstance(entry, DigestEntry) and entry.has_config:
-                    return entry
+            async with contextlib.aclosing(self.read(DigestEntry(digest, has_config=False))) as rd:
+                async for entry in rd:
+                    if isinstance(entry, DigestEntry) and entry.has_config:
+                        return entry
         except P4RuntimeError as exc:
             if exc.code is grpc.StatusCode.NOT_FOUND:
                 return None

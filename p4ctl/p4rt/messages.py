@@ -11,6 +11,7 @@ rather than ids and byte strings.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,18 +46,7 @@ class PacketIn:
 
     @classmethod
     def from_proto(cls, msg: p4runtime_pb2.PacketIn, p4info: P4Info) -> PacketIn:
-        metadata: dict[str, int] = {}
-        if msg.metadata:
-            header = _metadata_header(p4info, "packet_in")
-            for md in msg.metadata:
-                info = header.fields_by_id.get(md.metadata_id)
-                if info is None:
-                    raise EncodingError(f"packet_in has no metadata id {md.metadata_id}")
-                try:
-                    metadata[info.name] = decode_uint(md.value, info.bitwidth)
-                except EncodingError as exc:
-                    raise EncodingError(f"packet_in metadata {info.name}: {exc}") from None
-        return cls(msg.payload, metadata)
+        return cls(msg.payload, _decode_metadata(msg, p4info, "packet_in"))
 
 
 @dataclass(slots=True)
@@ -132,9 +122,14 @@ class IdleTimeoutNotification:
     def from_proto(
         cls, msg: p4runtime_pb2.IdleTimeoutNotification, p4info: P4Info
     ) -> IdleTimeoutNotification:
-        return cls(
-            [TableEntry.from_table_entry(e, p4info) for e in msg.table_entry], msg.timestamp
-        )
+        return cls.from_entries(msg.table_entry, msg.timestamp, p4info)
+
+    @classmethod
+    def from_entries(
+        cls, entries: Iterable[p4runtime_pb2.TableEntry], timestamp: int, p4info: P4Info
+    ) -> IdleTimeoutNotification:
+        """Of some of a notification's entries (the client drops repeats first)."""
+        return cls([TableEntry.from_table_entry(e, p4info) for e in entries], timestamp)
 
 
 @dataclass(slots=True)
@@ -170,12 +165,22 @@ class StreamError:
 
 
 def _decode_packet_out(msg: p4runtime_pb2.PacketOut, p4info: P4Info) -> PacketOut:
+    return PacketOut(msg.payload, _decode_metadata(msg, p4info, "packet_out"))
+
+
+def _decode_metadata(
+    msg: p4runtime_pb2.PacketIn | p4runtime_pb2.PacketOut, p4info: P4Info, header_name: str
+) -> dict[str, int]:
+    """A packet's metadata by name, from the P4Info's ``header_name`` controller header."""
     metadata: dict[str, int] = {}
     if msg.metadata:
-        header = _metadata_header(p4info, "packet_out")
+        header = _metadata_header(p4info, header_name)
         for md in msg.metadata:
             info = header.fields_by_id.get(md.metadata_id)
             if info is None:
-                raise EncodingError(f"packet_out has no metadata id {md.metadata_id}")
-            metadata[info.name] = decode_uint(md.value, info.bitwidth)
-    return PacketOut(msg.payload, metadata)
+                raise EncodingError(f"{header_name} has no metadata id {md.metadata_id}")
+            try:
+                metadata[info.name] = decode_uint(md.value, info.bitwidth)
+            except EncodingError as exc:
+                raise EncodingError(f"{header_name} metadata {info.name}: {exc}") from None
+    return metadata

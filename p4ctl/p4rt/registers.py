@@ -94,8 +94,9 @@ class P4RuntimeRegisters:
 
     async def read(self, name: str, index: int) -> int:
         try:
-            async for entry in self.client.read_registers(name, index):
-                return int(entry.value)
+            async with contextlib.aclosing(self.client.read_registers(name, index)) as cells:
+                async for entry in cells:
+                    return int(entry.value)
         except (P4RuntimeError, EncodingError, P4InfoError) as exc:
             raise RegisterError(f"register {name}[{index}]: {exc}") from exc
         raise RegisterError(f"register {name}[{index}]: the switch returned no cell")
