@@ -73,16 +73,22 @@ class _LearnList:
         self._buffer: list[Sample] = []
         self._filter: set[Sample] = set()
         self._timer: asyncio.TimerHandle | None = None
+        #: loop time of the buffer's first sample (``buffer_started``)
+        self._started = 0.0
 
     def configure(self, max_samples: int, timeout_ms: int) -> None:
-        """``list_set_max_samples`` then ``list_set_timeout``, as PI's BMv2 target calls them."""
+        """``list_set_max_samples`` then ``list_set_timeout``, as PI's BMv2 target calls them.
+
+        Setting the timeout wakes nobody (``learning.cpp``): BMv2's transmit
+        thread sees it when it next wakes, at the end of its timed wait or
+        when a sample starts a buffer or fills one. A thread in an untimed
+        wait (the timeout was 0) so keeps waiting, however long the samples
+        of the buffer have waited.
+        """
         self.max_samples = max_samples
         if self._buffer and len(self._buffer) >= max_samples:
             self._flush()
         self.timeout_ms = timeout_ms
-        # BMv2's transmit thread re-reads the timeout on its next wake-up.
-        if self._buffer and self._timer is None and timeout_ms > 0:
-            self._timer = self._loop.call_later(timeout_ms / 1000, self._on_timer)
 
     def add(self, sample: Sample) -> None:
         if sample in self._filter:
@@ -90,17 +96,26 @@ class _LearnList:
         self._filter.add(sample)
         self._buffer.append(sample)
         if len(self._buffer) == 1 and self.max_samples > 1:
+            # the first sample wakes the thread, which waits until the
+            # buffer's deadline (if there is a timeout)
+            self._started = self._loop.time()
             if self.timeout_ms > 0:
-                self._timer = self._loop.call_later(self.timeout_ms / 1000, self._on_timer)
+                self._timer = self._loop.call_at(self._deadline(), self._on_timer)
         elif len(self._buffer) >= self.max_samples:
             self._flush()
 
+    def _deadline(self) -> float:
+        return self._started + self.timeout_ms / 1000
+
     def _on_timer(self) -> None:
+        """The thread's timed wait ended: it looks at the timeout as it is now."""
         self._timer = None
-        # A timeout set to 0 meanwhile means "wait for a full buffer" (BMv2's
-        # transmit thread re-checks ``with_timeout`` when it wakes up).
-        if self.timeout_ms > 0:
-            self._flush()
+        if self.timeout_ms <= 0:
+            return  # set to 0 meanwhile: an untimed wait, for a full buffer
+        if self._loop.time() < self._deadline():  # raised meanwhile: wait on
+            self._timer = self._loop.call_at(self._deadline(), self._on_timer)
+            return
+        self._flush()
 
     def _flush(self) -> None:
         if self._timer is not None:

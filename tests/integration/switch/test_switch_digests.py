@@ -147,6 +147,22 @@ async def test_lists_leave_after_max_timeout(env) -> None:
     assert samples(dl) == [(canon(0x31), canon(1)), (canon(0x32), canon(2))]
 
 
+async def test_a_timeout_set_later_does_not_release_samples_already_waiting(env) -> None:
+    """BMv2's learn list: setting the timeout wakes nobody (``learning.cpp``). Samples
+    that wait with no timeout keep waiting, here until the list fills."""
+    sw, c, stream = env
+    await c.write(update(INSERT, digest_entry=digest_entry(max_list_size=3, ack_timeout_ns=0)))
+    await sw.inject(1, frame(0x99, src=0x41))
+    await c.write(update(MODIFY, digest_entry=digest_entry(
+        max_timeout_ns=SECOND // 10, max_list_size=3, ack_timeout_ns=0)))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(stream.recv_kind("digest"), 0.6)
+    for src in (0x42, 0x43):
+        await sw.inject(1, frame(0x99, src=src))
+    dl = (await stream.recv_kind("digest")).digest
+    assert samples(dl) == [(canon(s), canon(1)) for s in (0x41, 0x42, 0x43)]
+
+
 async def test_only_the_primary_gets_digests(env) -> None:
     sw, c, primary = env
     backup = c.stream()
