@@ -86,7 +86,12 @@ def tagged_socket(sock: socket.socket) -> socket.socket:
 def receive_whole(sock: socket.socket) -> tuple[bytes, int]:
     """The next frame of a :func:`tagged_socket`, tag included, and its packet type."""
     data, ancdata, _, addr = sock.recvmsg(MAX_FRAME, _AUX_SPACE)
-    return with_vlan_tag(data, ancdata), addr[2]
+    if ancdata:
+        # the usual frame has no tag: status bit and TCI (bytes 16-17) say so
+        cdata = ancdata[0][2]
+        if len(cdata) < _AUXDATA.size or cdata[0] & TP_STATUS_VLAN_VALID or cdata[16] or cdata[17]:
+            data = with_vlan_tag(data, ancdata)
+    return data, addr[2]
 
 
 @dataclass(slots=True)
