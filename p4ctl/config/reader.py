@@ -262,8 +262,13 @@ class Reader:
             return []
         return list(node.value)
 
-    def section(self, node: yaml.Node | None, field: str, keys: Collection[str]) -> Section:
+    def section(self, node: yaml.Node | None, field: str, keys: Collection[str],
+                extensions: bool = False) -> Section:
         """A mapping with string keys from ``keys``; unknown keys are errors.
+
+        With ``extensions``, keys starting with ``x-`` are left alone: a place
+        for YAML anchors that several devices or rules share (as in Compose
+        files).
 
         A missing or null section is an empty one (every field takes its
         default). A section that is not a mapping is reported and comes back
@@ -283,6 +288,8 @@ class Reader:
             if key in keys:
                 values[key] = value_node
                 key_lines[key] = line_of(key_node)
+                continue
+            if extensions and isinstance(key, str) and key.startswith("x-"):
                 continue
             shown = key if isinstance(key, str) else show(key)
             close = difflib.get_close_matches(str(key), list(keys), n=1, cutoff=0.6)

@@ -83,7 +83,7 @@ def build_config(reader: Reader, root: yaml.Node | None, source: Path | None) ->
     if is_null(root):
         reader.error(root, "", "the file is empty: a configuration needs at least 'devices'")
         return Config(devices=())
-    top = reader.section(root, "", TOP_KEYS)
+    top = reader.section(root, "", TOP_KEYS, extensions=True)
     devices = _devices(top)
     tables = _tables(reader.section(top.child("tables"), "tables", TABLE_KEYS))
     flows = _flows(reader.section(top.child("flows"), "flows", FLOW_KEYS))

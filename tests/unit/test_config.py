@@ -401,6 +401,27 @@ def test_yaml_1_1_booleans_are_refused(word: str) -> None:
     assert config(DEVICE + "    push_pipeline: False\n").devices[0].push_pipeline is False
 
 
+def test_top_level_x_keys_hold_shared_anchors() -> None:
+    cfg = config("""\
+        x-switch: &switch
+          device_id: 1
+          registers: thrift
+        devices:
+          - <<: *switch
+            name: s1
+            address: 127.0.0.1:9559
+          - <<: *switch
+            name: s2
+            address: 127.0.0.1:9560
+        """)
+    assert [(d.name, d.device_id, d.registers) for d in cfg.devices] == [
+        ("s1", 1, RegisterBackend.THRIFT), ("s2", 1, RegisterBackend.THRIFT)]
+    # only at the top, and only x-
+    assert error(DEVICE + "common: 1\n").startswith("t.yaml:5: common: unknown key")
+    assert error(DEVICE + "flows:\n  x-mine: 1\n").startswith(
+        "t.yaml:6: flows.x-mine: unknown key")
+
+
 def test_registers_thrift_default_address() -> None:
     cfg = config(DEVICE.replace("127.0.0.1:9559", "10.1.2.3:9559") + "    registers: thrift\n")
     assert cfg.devices[0].registers is RegisterBackend.THRIFT
