@@ -214,7 +214,12 @@ class FlowMapping:
 
         The first stage writes the key and the action, the second sets the
         valid bit, so the data plane never matches a half-written slot.
-        Each write is (register name, index, value).
+        Each write is (register name, index, value), applied in order.
+
+        A slot may also be written again while valid (a replay, a changed
+        action): the action's kind goes last, and the NAT words only with a
+        NAT action, so a packet in between sees the old action whole, or the
+        old kind with the new port, never a NAT to words not yet written.
         """
         r = self.registers
         kinds = self.spec.role("constants", "overflow_action")
@@ -224,11 +229,16 @@ class FlowMapping:
             (r["overflow_key_addrs"], index, key.src_addr << 32 | key.dst_addr),
             (r["overflow_key_rest"], index,
              key.vrf << 40 | key.proto << 32 | key.src_port << 16 | key.dst_port),
-            (r["overflow_action"], index, kind),
             (r["overflow_port"], index, action.port),
-            (r["overflow_nat_addrs"], index, action.nat_src_addr << 32 | action.nat_dst_addr),
-            (r["overflow_nat_ports"], index, action.nat_src_port << 16 | action.nat_dst_port),
         ]
+        if action.kind is ActionKind.NAT:
+            first += [
+                (r["overflow_nat_addrs"], index,
+                 action.nat_src_addr << 32 | action.nat_dst_addr),
+                (r["overflow_nat_ports"], index,
+                 action.nat_src_port << 16 | action.nat_dst_port),
+            ]
+        first.append((r["overflow_action"], index, kind))
         return first, [(r["overflow_valid"], index, 1)]
 
     def parse_overflow(self, cells: Mapping[str, int]) -> tuple[FlowKey, FlowAction]:

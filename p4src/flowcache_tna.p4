@@ -20,6 +20,9 @@
 #ifndef OVERFLOW_ENTRIES
 #define OVERFLOW_ENTRIES 8192
 #endif
+#if ((OVERFLOW_ENTRIES / 4) & (OVERFLOW_ENTRIES / 4 - 1)) != 0
+#error "OVERFLOW_ENTRIES / 4 (the overflow lists) must be a power of two on TNA"
+#endif
 #ifndef CPU_PORT
 #define CPU_PORT 64
 #endif
@@ -39,6 +42,10 @@ struct ingress_metadata_t {
     bit<1> hit1;
     bit<1> hit2;
     bit<1> hit3;
+    /* the deparser's checksum updates: Tofino takes a 1-bit field as their
+     * condition, nothing more */
+    bit<1> upd_tcp;
+    bit<1> upd_udp;
 }
 
 struct egress_headers_t { }
@@ -50,6 +57,17 @@ parser FlowIngressParser(packet_in pkt, out headers_t hdr, out ingress_metadata_
     Checksum() l4_csum;
 
     state start {
+        /* bf-p4c leaves metadata uninitialised (@pa_no_init) unless told:
+         * the fields read before any write (the ports of a key without
+         * them, the match and rewrite flags, the overflow slot) start at 0
+         * here, as v1model's metadata does. */
+        meta.flow.key.src_port = 0;
+        meta.flow.key.dst_port = 0;
+        meta.flow.matched = 0;
+        meta.flow.rewrite = 0;
+        meta.flow.ovf_slot = 0;
+        meta.upd_tcp = 0;
+        meta.upd_udp = 0;
         pkt.extract(ig_intr_md);
         pkt.advance(PORT_METADATA_SIZE);
         transition select(ig_intr_md.ingress_port) {
@@ -137,7 +155,7 @@ control FlowIngress(inout headers_t hdr, inout ingress_metadata_t meta,
     Register<bit<8>, bit<32>>(FLOW_SLOTS, 0) flow_tcp_state;
     Register<bit<32>, bit<32>>(FLOW_SLOTS, 0) flow_last_seen;
 
-    /* Overflow action per slot (indexed by overflow slot): kind (8) ++ port (16, low). */
+    /* Overflow action per slot: kind (bits 31-24) ++ 0 (15) ++ egress port (bits 8-0). */
     Register<bit<32>, bit<32>>(OVERFLOW_ENTRIES, 0) ovf_action;
     Register<bit<32>, bit<32>>(OVERFLOW_ENTRIES, 0) ovf_nat_src_addr;
     Register<bit<32>, bit<32>>(OVERFLOW_ENTRIES, 0) ovf_nat_dst_addr;
@@ -333,9 +351,13 @@ control FlowIngress(inout headers_t hdr, inout ingress_metadata_t meta,
             if (hdr.tcp.isValid()) {
                 hdr.tcp.src_port = meta.flow.key.src_port;
                 hdr.tcp.dst_port = meta.flow.key.dst_port;
+                meta.upd_tcp = 1;
             } else if (hdr.udp.isValid()) {
                 hdr.udp.src_port = meta.flow.key.src_port;
                 hdr.udp.dst_port = meta.flow.key.dst_port;
+                if (hdr.udp.checksum != 0) {  /* 0: the sender did not compute one */
+                    meta.upd_udp = 1;
+                }
             }
         }
 
@@ -383,15 +405,16 @@ control FlowIngressDeparser(packet_out pkt, inout headers_t hdr, in ingress_meta
                 hdr.ipv4.version, hdr.ipv4.ihl, hdr.ipv4.diffserv, hdr.ipv4.total_len,
                 hdr.ipv4.identification, hdr.ipv4.flags, hdr.ipv4.frag_offset,
                 hdr.ipv4.ttl, hdr.ipv4.protocol, hdr.ipv4.src_addr, hdr.ipv4.dst_addr });
-            if (hdr.tcp.isValid()) {
-                hdr.tcp.checksum = l4_csum.update({
-                    hdr.ipv4.src_addr, hdr.ipv4.dst_addr, hdr.tcp.src_port, hdr.tcp.dst_port,
-                    meta.l4_residual });
-            } else if (hdr.udp.isValid() && hdr.udp.checksum != 0) {
-                hdr.udp.checksum = l4_csum.update({
-                    hdr.ipv4.src_addr, hdr.ipv4.dst_addr, hdr.udp.src_port, hdr.udp.dst_port,
-                    meta.l4_residual }, true);
-            }
+        }
+        if (meta.upd_tcp == 1) {
+            hdr.tcp.checksum = l4_csum.update({
+                hdr.ipv4.src_addr, hdr.ipv4.dst_addr, hdr.tcp.src_port, hdr.tcp.dst_port,
+                meta.l4_residual });
+        }
+        if (meta.upd_udp == 1) {
+            hdr.udp.checksum = l4_csum.update({
+                hdr.ipv4.src_addr, hdr.ipv4.dst_addr, hdr.udp.src_port, hdr.udp.dst_port,
+                meta.l4_residual }, true);
         }
         if (ig_dprsr_md.digest_type == DIGEST_NEW_FLOW) {
             new_flow_digest.pack({ meta.flow.key.vrf, meta.flow.key.src_addr,

@@ -93,6 +93,12 @@ def test_an_overflow_slot_reads_back_as_written(key: FlowKey, action: FlowAction
                                                 slot: int) -> None:
     first, last = MAPPING.overflow_install(key, slot, action)
     assert {index for _, index, _ in first + last} == {slot}
+    names = [name for name, _, _ in first]
+    registers = MAPPING.registers
+    # the kind last; the NAT words only for a NAT (a slot may be rewritten while valid)
+    assert names[-1] == registers["overflow_action"]
+    assert (registers["overflow_nat_addrs"] in names) == (action.kind is ActionKind.NAT)
+    assert last == [(registers["overflow_valid"], slot, 1)]
     cells = {name: value for name, _, value in first}
     if action.kind is not ActionKind.NAT:  # the fields a kind does not use read as zero
         action = FlowAction(action.kind, action.port if action.kind is ActionKind.FORWARD else 0)
