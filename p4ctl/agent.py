@@ -182,7 +182,7 @@ class FlowAgent:
         self._per_port: dict[int, int] = {}
         self._per_vrf: dict[int, int] = {}
         self._held: OrderedDict[int, _Held] = OrderedDict()
-        #: new flows decided by each policy rule (or VRF default), by its name
+        #: new flows admitted under each policy rule (or VRF default), by its name
         self.decisions_by_rule: dict[str, int] = {}
         self._conflict_log = _Throttle()
         self._failure_log = _Throttle()
@@ -241,8 +241,6 @@ class FlowAgent:
             return self._refused(key)
 
         decision = self.policy.decide(*fields, in_port)
-        by_rule = self.decisions_by_rule
-        by_rule[decision.rule] = by_rule.get(decision.rule, 0) + 1
         if log.isEnabledFor(logging.DEBUG):
             log.debug("flow %s from port %d: %s", FlowKey.unpack(key), in_port, decision)
         egress = decision.port
@@ -284,6 +282,9 @@ class FlowAgent:
             store.pair(forward, reverse)
         self._per_port[in_port] = self._per_port.get(in_port, 0) + 1
         self._per_vrf[vrf] = self._per_vrf.get(vrf, 0) + 1
+        # a new flow, admitted: counted once under its rule, whatever its writes
+        by_rule = self.decisions_by_rule
+        by_rule[decision.rule] = by_rule.get(decision.rule, 0) + 1
         return _Pending(forward, reverse, vrf, in_port)
 
     def _refused(self, key: int) -> None:
@@ -442,7 +443,7 @@ class FlowAgent:
         m.gauge("flow_entries", "Flow entries in the store, by state",
                 collect=by("state", lambda: self.store.counts().items()))
         m.counter("policy_decisions_total",
-                  "New flows decided by each policy rule (or VRF default), by rule name",
+                  "New flows admitted under each policy rule (or VRF default), by rule name",
                   collect=by("rule", lambda: self.decisions_by_rule.items()))
 
 

@@ -238,8 +238,9 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
             counters = entry.counter_data
             show(flow_id, key, action, counters.packet_count, counters.byte_count)
             shown += 1
-        if shown < limit:
-            # the overflow area: register slots whose valid bit is set
+        if not more:
+            # the overflow area: register slots whose valid bit is set (read
+            # also when the list is full, to say whether there are more)
             names = mapping.registers
             slots = [i for i, v in enumerate(await registers.read_all(names["overflow_valid"]))
                      if v]

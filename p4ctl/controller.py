@@ -241,6 +241,9 @@ class DeviceController:
         except (P4RuntimeError, RegisterError) as exc:
             log.warning("%s: could not read the flow table back: %s", self.device.name, exc)
             return 0
+        # The agent goes on meanwhile (the digests are on) and may give a new
+        # flow a slot found free above: each slot is looked at again right
+        # before its write, with nothing awaited in between.
         try:
             if deletes:
                 result = await self.client.write(deletes)
@@ -249,11 +252,13 @@ class DeviceController:
                 if refused:
                     log.warning("%s: %d extraneous flow entries not deleted (%s)",
                                 self.device.name, len(refused), refused[0])
+            stale = [slot for slot in stale if store.by_flow_id(first + slot) is None]
             if stale:
                 await self.registers.write_many((valid_name, slot, 0) for slot in stale)
                 freed += [first + slot for slot in stale]
         except (P4RuntimeError, RegisterError) as exc:
             log.warning("%s: could not remove extraneous flows: %s", self.device.name, exc)
+        freed = [flow_id for flow_id in freed if store.by_flow_id(flow_id) is None]
         if freed:
             await self.provider.clear_state(freed)
         if deletes or stale:

@@ -458,6 +458,19 @@ async def test_packets_held_longer_than_the_hold_timeout_are_dropped_not_sent() 
         assert (counters.held, counters.reinjected, counters.hold_dropped) == (1, 0, 1)
 
 
+async def test_a_flow_refused_by_the_rate_then_admitted_counts_once_under_its_rule() -> None:
+    async with rigged(rate=1) as rig:
+        agent = rig.controller.agent
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", 6001, 9))
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", 6002, 9))  # over the rate
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,6001,9"))
+        await wait_until(lambda: agent.counters.rate_limited == 1)
+        await asyncio.sleep(1.1)  # a token again
+        await rig.send(1, udp("10.1.0.1", "10.2.0.1", 6002, 9))
+        await rig.installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,6002,9"))
+        assert agent.decisions_by_rule == {"fwd12": 2}
+
+
 async def test_packets_held_for_a_flow_over_the_rate_go_with_its_refusal() -> None:
     """Its next report may be admitted seconds later: the packet would then be stale."""
     async with rigged(hold=True, rate=1) as rig:

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from p4.v1 import p4runtime_pb2
 from test_agent import CONFIG, Rig, rigged, udp
 
 from p4ctl.config import parse_config
 from p4ctl.controller import DeviceController
+from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
 from p4ctl.metrics import Metrics
@@ -350,3 +352,48 @@ async def test_a_replay_removes_what_was_added_behind_the_controllers_back(rig: 
     await eventually(lambda: replayed(rig), "the replay")
     on_switch = {controller.mapping.parse_table_entry(e)[0] for e in await rig.switch_entries()}
     assert on_switch == {FLOW, FLOW.reverse()}
+
+
+async def test_a_slot_the_agent_takes_while_taking_charge_stays_valid() -> None:
+    """The agent runs while the extraneous entries' delete is on the switch: an
+    overflow slot found stale before may be a new flow's by the time it is cleared."""
+    switch = SoftwareSwitch(device_id=1, grpc_address="127.0.0.1:0")
+    await switch.start()
+    first = controller_for(switch)
+    await first.start(timeout=5)
+    sizes = first.store.sizes
+    valid = first.mapping.registers["overflow_valid"]
+    bucket_hash = FLOW.bucket_hash()
+    slot = (bucket_hash % sizes.overflow_buckets) * sizes.bucket_ways  # its list's first way
+    # the first controller leaves a flow and a stale overflow slot behind
+    await switch.inject(1, udp("10.1.0.1", "10.2.0.1", 4000, 9))
+    await Rig(switch, first).installed(FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,4000,9"))
+    await first.registers.write(valid, slot, 1)
+    await first.stop()
+    again = controller_for(switch)
+    for i in range(sizes.bucket_ways):  # FLOW's main bucket is full: it goes to `slot`
+        again.store.allocate(FlowKey.parse(f"0,10.77.0.{i},10.2.0.1,udp,1,1"),
+                             FlowAction(ActionKind.DROP), bucket_hash=bucket_hash)
+    write = again.client.write
+    arrived: list[bool] = []
+
+    async def a_flow_arrives_during_the_delete(updates, **kw):  # type: ignore[no-untyped-def]
+        updates = list(updates)
+        result = await write(updates, **kw)
+        if not arrived and any(isinstance(u, p4runtime_pb2.Update)
+                               and u.type == p4runtime_pb2.Update.DELETE for u in updates):
+            arrived.append(True)
+            await switch.inject(1, udp("10.1.0.1", "10.2.0.1", 5001, 9))
+            await Rig(switch, again).installed(FLOW)
+        return result
+
+    again.client.write = a_flow_arrives_during_the_delete  # type: ignore[method-assign]
+    try:
+        await again.start(timeout=5)
+        assert arrived
+        entry = again.store.get(FLOW)
+        assert (entry.state, entry.flow_id) == (FlowState.ADDED, sizes.flow_entries + slot)
+        assert await again.registers.read(valid, slot) == 1
+    finally:
+        await again.stop()
+        await switch.stop()

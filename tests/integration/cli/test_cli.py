@@ -21,6 +21,7 @@ from p4ctl.cli import _flows
 from p4ctl.config import load_config
 from p4ctl.controller import DeviceController
 from p4ctl.demo import run_demo
+from p4ctl.flows.entry import ActionKind, FlowAction
 from p4ctl.flows.key import FlowKey
 from p4ctl.metrics import Metrics
 from p4ctl.switch.device import SoftwareSwitch
@@ -253,3 +254,20 @@ async def test_flows_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> No
             cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
         assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+
+
+async def test_flows_at_the_limit_says_overflow_slots_were_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with controlled_switch(tmp_path) as (switch, config, controller):
+        await one_flow(switch, controller)  # two main-table entries
+        first, valid = controller.mapping.overflow_install(
+            FlowKey.parse("0,10.0.0.9,192.0.2.1,udp,7,2"), 5, FlowAction(ActionKind.FORWARD, 2))
+        await controller.registers.write_many(first + valid)
+        capsys.readouterr()
+        assert await _flows(config, None, 3) == 0
+        assert capsys.readouterr().out.endswith(
+            "(3 entries shown, 1 of them in overflow slots)\n")
+        assert await _flows(config, None, 2) == 0  # the main table fills the list
+        assert capsys.readouterr().out.endswith(
+            "(2 entries shown; there are more: --limit N shows N)\n")
