@@ -278,7 +278,7 @@ control FlowIngress(inout headers_t hdr, inout ingress_metadata_t meta,
             meta.flow.in_port = ig_intr_md.ingress_port;
         }
 
-        if (!hdr.ipv4.isValid()) {
+        if (!hdr.ipv4.isValid() || hdr.ipv4.version != 4 || hdr.ipv4.ihl < 5) {
             drop();
             exit;
         }

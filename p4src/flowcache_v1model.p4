@@ -226,8 +226,11 @@ control FlowIngress(inout headers_t hdr, inout local_metadata_t meta,
             meta.in_port = standard_metadata.ingress_port;
         }
 
-        /* Only IPv4 is cached; a bad IPv4 header checksum is dropped. */
-        if (!hdr.ipv4.isValid() || standard_metadata.checksum_error == 1) {
+        /* Only IPv4 is cached; a bad IPv4 header checksum is dropped, and so
+         * is a header that is not IPv4's (version) or shorter than 20 bytes
+         * (ihl): it would be learned as a flow of garbage. */
+        if (!hdr.ipv4.isValid() || standard_metadata.checksum_error == 1
+                || hdr.ipv4.version != 4 || hdr.ipv4.ihl < 5) {
             mark_to_drop(standard_metadata);
             exit;
         }

@@ -235,8 +235,10 @@ Step = Send | Out | MissPolicy | DigestConfig | Wait
 
 
 def _raw_ipv4(ihl: int, proto: int, frag: int, l4: bytes, total_len: int | None = None,
-              bad_checksum: bool = False, options: bytes = b"") -> bytes:  # fmt: skip
-    pkt = IP(src=C, dst=S, ihl=ihl, proto=proto, frag=frag, options=[]) / Raw(options + l4)
+              bad_checksum: bool = False, options: bytes = b"",
+              version: int = 4) -> bytes:  # fmt: skip
+    pkt = IP(src=C, dst=S, ihl=ihl, proto=proto, frag=frag, options=[],
+             version=version) / Raw(options + l4)
     raw = bytearray(bytes(pkt))
     if total_len is not None:
         raw[2:4] = total_len.to_bytes(2, "big")
@@ -307,7 +309,8 @@ def cases() -> list[tuple[str, list[Step]]]:
         ("vrf 0 on port 1: miss", [Send(1, tcp(sport=1003))]),
         ("ipv4 options: ports 0, hit", [Send(1, ip_opts)]),
         ("fragment: ports 0, hit", [Send(1, _raw_ipv4(5, 6, 100, tcp_hdr))]),
-        ("ihl 4 (bogus): ports 0", [Send(1, _raw_ipv4(4, 6, 0, tcp_hdr))]),
+        ("ihl 4 (bogus): drop", [Send(1, _raw_ipv4(4, 6, 0, tcp_hdr))]),
+        ("version 6 in an ipv4 frame: drop", [Send(1, _raw_ipv4(5, 6, 0, tcp_hdr, version=6))]),
         ("bad ipv4 checksum: drop", [Send(1, _raw_ipv4(5, 6, 0, tcp_hdr, bad_checksum=True))]),
         ("arp: drop", [Send(1, bytes(eth() / ARP(psrc=C, pdst=S)))]),
         ("ipv6: drop", [Send(1, bytes(eth() / IPv6() / UDP(sport=1, dport=2)))]),

@@ -172,6 +172,25 @@ class DropEntry(FlowCacheTest):
         verify_no_other_packets(self)
 
 
+class MalformedIpv4IsDroppedNotLearned(FlowCacheTest):
+    """An IPv4 frame whose header is not IPv4's (version 6) or shorter than 20
+    bytes (ihl 4) is dropped: no digest (it would be learned as a flow of
+    garbage), nothing out, whatever the flow table holds for its key."""
+
+    def runTest(self) -> None:
+        good = tcp(sport=5002)
+        self.session.insert_flow(key_of(good), "FlowIngress.flow_forward", flow_id=21, port=2)
+        for field, value in (("version", 6), ("ihl", 4)):
+            pkt = good.copy()
+            setattr(pkt[IP], field, value)
+            del pkt[IP].chksum  # a header checksum that is right for what is sent
+            send_packet(self, 1, bytes(pkt))
+        send_packet(self, 1, good)  # the flow itself still goes through
+        verify_packet(self, good, 2)
+        self.assert_no_digest()
+        verify_no_other_packets(self)
+
+
 class NatBothDirections(FlowCacheTest):
     """NAT entries for both directions of a TCP and a UDP session: addresses and
     ports rewritten, IPv4 and TCP/UDP checksums valid (the expected packets are
