@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the setup and the test tiers use: python3-venv when the
 # Python given as $1 cannot make a virtual environment (Debian's python3 lacks
-# ensurepip without it), iproute2 for network namespaces and veth pairs, ping.
+# ensurepip without it), iproute2 for network namespaces and veth pairs, ping,
+# and for the mininet tier mininet (without its recommends: Open vSwitch's
+# services cannot start everywhere) and ethtool.
 # Installed only when missing and only when we are root; a tier whose tools
 # are absent skips and says why.
 set -eu
@@ -14,6 +16,8 @@ if ! "$py" -c "import ensurepip" >/dev/null 2>&1; then
 fi
 command -v ip >/dev/null 2>&1 || want+=(iproute2)
 command -v ping >/dev/null 2>&1 || want+=(iputils-ping)
+command -v mnexec >/dev/null 2>&1 || want+=(mininet)
+command -v ethtool >/dev/null 2>&1 || want+=(ethtool)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "system-deps: not root or no apt-get; missing: ${want[*]} (their test tiers will skip)" >&2
