@@ -1,8 +1,9 @@
 """Hosts with real kernel stacks talk through the software switch that the controller runs.
 
 A mininet topology, h1 -- s1 -- h2: ``s1`` is ``p4ctl switch`` with the
-committed pipeline on the switch ends of the links (ports 1 and 2), and
-``p4ctl run`` controls it with the example configuration in hold mode. The
+committed pipeline on the switch ends of the links (ports 1 and 2), or
+``simple_switch_grpc`` started as the README says where it is installed,
+and ``p4ctl run`` controls it with the example configuration in hold mode. The
 hosts' own stacks then ping, hold a TCP connection through the source NAT
 rule (h2 sees h1 as 203.0.113.1) and exchange UDP, and ``p4ctl flows`` lists
 what the controller installed. The program forwards IPv4 only, so the hosts
@@ -79,21 +80,33 @@ def _wait_for(address: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"nothing listens on {address}")
 
 
-@pytest.fixture
-def network(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+@pytest.fixture(params=["software", "bmv2"])
+def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+    """The topology, its switch (``p4ctl switch`` or ``simple_switch_grpc``) and a
+    running controller; yields the network and the controller's configuration."""
+    bmv2 = request.param == "bmv2"
+    if bmv2 and shutil.which("simple_switch_grpc") is None:
+        pytest.skip("simple_switch_grpc is not on PATH")
     mn = _import_mininet()
-    grpc = f"127.0.0.1:{_free_port()}"
+    grpc, thrift = f"127.0.0.1:{_free_port()}", _free_port()
 
-    class P4ctlSwitch(mn.node.Switch):  # type: ignore[misc,name-defined]
-        """``p4ctl switch`` on this switch's interfaces (in the root namespace)."""
+    class P4Switch(mn.node.Switch):  # type: ignore[misc,name-defined]
+        """The P4 switch on this switch's interfaces (in the root namespace)."""
 
         def start(self, controllers: list[Any]) -> None:
             ports = [f"{self.ports[i]}@{i.name}" for i in self.intfList() if i.name != "lo"]
-            args = [sys.executable, "-m", "p4ctl.cli", "switch", "--no-thrift",
-                    "--pipeline", str(ROOT / "pipelines" / "flowcache"),
-                    "--grpc-address", grpc]
-            for port in ports:
-                args += ["-i", port]
+            if bmv2:  # as the README starts it; the controller pushes the pipeline
+                args = ["simple_switch_grpc", "--no-p4", "--device-id", "1",
+                        "--thrift-port", str(thrift)]
+                for port in ports:
+                    args += ["-i", port]
+                args += ["--", "--cpu-port", "255", "--grpc-server-addr", grpc]
+            else:
+                args = [sys.executable, "-m", "p4ctl.cli", "switch", "--no-thrift",
+                        "--pipeline", str(ROOT / "pipelines" / "flowcache"),
+                        "--grpc-address", grpc]
+                for port in ports:
+                    args += ["-i", port]
             self.log = open(tmp_path / "switch.log", "w")  # noqa: SIM115
             self.proc = subprocess.Popen(args, cwd=ROOT, stdout=self.log,
                                          stderr=subprocess.STDOUT)
@@ -104,7 +117,7 @@ def network(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
             self.log.close()
             super().stop(deleteIntfs)
 
-    net = mn.net.Mininet(switch=P4ctlSwitch, controller=None, autoSetMacs=True)
+    net = mn.net.Mininet(switch=P4Switch, controller=None, autoSetMacs=True)
     h1 = net.addHost("h1", ip="10.0.0.1/24")
     h2 = net.addHost("h2", ip="10.0.0.2/24")
     s1 = net.addSwitch("s1")
@@ -130,9 +143,13 @@ def network(tmp_path: Path) -> Iterator[tuple[Any, Path]]:
         _wait_for(grpc)
         example = (ROOT / "examples" / "p4ctl.yaml").read_text()
         config = tmp_path / "p4ctl.yaml"
-        config.write_text(example.replace("127.0.0.1:9559", grpc)
-                          .replace("hold_mode: false", "hold_mode: true")
-                          .replace("address: 127.0.0.1:9100", "address: null"))
+        text = (example.replace("127.0.0.1:9559", grpc)
+                .replace("hold_mode: false", "hold_mode: true")
+                .replace("address: 127.0.0.1:9100", "address: null"))
+        if bmv2:  # BMv2's P4Runtime server has no registers: its Thrift API does them
+            text = text.replace("registers: p4runtime ", "registers: thrift ").replace(
+                "# thrift_address: 127.0.0.1:9090", f"thrift_address: 127.0.0.1:{thrift}")
+        config.write_text(text)
         log = open(tmp_path / "controller.log", "w")  # noqa: SIM115
         controller = subprocess.Popen([sys.executable, "-m", "p4ctl.cli", "run", "--config",
                                        str(config)], cwd=ROOT, stdout=log,
