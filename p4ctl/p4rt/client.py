@@ -519,7 +519,13 @@ class P4RuntimeClient:
                 )
                 self._connect_error = error
                 log.warning("%s: stream failed: %s", self.address, error)
-                if not self._had_session and error.code in _FATAL_CONNECT_CODES:
+                # an answer retrying cannot change, before any session was
+                # arbitrated (a bad device id...): connect() raises it. One
+                # that ends an arbitrated session is a switch's to give, and
+                # reconnecting is how the controller finds out what it has.
+                arbitrated = session is not None and session.arbitrated
+                if (not self._had_session and not arbitrated
+                        and error.code in _FATAL_CONNECT_CODES):
                     self._ready.set()
                     return
             except (OSError, TimeoutError, grpc.RpcError) as exc:

@@ -260,3 +260,22 @@ async def test_a_list_of_an_earlier_session_is_not_acknowledged(
         assert (client.stats.digest_acks, client.stats.digest_acks_stale) == (0, 1)
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.FAILED_PRECONDITION,
+                                  grpc.StatusCode.PERMISSION_DENIED])
+async def test_a_session_ended_with_a_refusal_code_is_reconnected(
+    target: Target, flowcache: PipelineConfig, code: grpc.StatusCode
+) -> None:
+    """Codes that refuse a first connection (a bad device id) end a session too."""
+    if target.kind != "software":
+        pytest.skip("ending a stream with a chosen code needs the software switch's faults")
+    client = target.client(flowcache, election_id=(0, 10))
+    await client.connect()
+    try:
+        target.switch.faults.drop_streams(code)
+        await eventually(lambda: client.stats.sessions == 2 and client.is_primary,
+                         "connected and primary again")
+        assert (await client.insert([flow()])).ok
+    finally:
+        await client.close()
