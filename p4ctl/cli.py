@@ -188,6 +188,7 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
 
     from p4ctl.controller import credentials_of
     from p4ctl.p4rt.client import P4RuntimeClient
+    from p4ctl.p4rt.encoding import EncodingError
     from p4ctl.p4rt.errors import P4RuntimeError
     from p4ctl.p4rt.registers import RegisterError, register_backend
     from p4ctl.pipeline import FlowMapping, PipelineSpec, PipelineSpecError
@@ -260,7 +261,7 @@ async def _flows(config_path: Path, device_name: str | None, limit: int) -> int:
                          data.packet_count if data else 0, data.byte_count if data else 0)
                     overflow += 1
                 shown += overflow
-    except (P4RuntimeError, RegisterError, PipelineSpecError) as exc:
+    except (P4RuntimeError, RegisterError, PipelineSpecError, EncodingError) as exc:
         print(f"p4ctl flows: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -221,6 +221,8 @@ class DeviceController:
         try:
             async for entity in self.client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)]):
                 entry = entity.table_entry
+                if entry.table_id != mapping.flow_table_id:
+                    continue  # not what was asked for (a broken switch): not ours to delete
                 try:
                     key, flow_id, _ = mapping.parse_table_entry(entry)
                 except (PipelineSpecError, EncodingError, KeyError, ValueError):
@@ -339,9 +341,9 @@ class DeviceController:
                            f"({self._unwritten[0].reason})" if self._unwritten else "")
             except P4RuntimeError as exc:
                 problem = f"replay failed ({exc})"
-            except Exception:  # a bug: logged, and the next mastership event tries again
+            except Exception as exc:  # a bug, or a switch's surprise: tried again all the same
                 log.exception("%s: replay failed", self.device.name)
-                return
+                problem = f"replay failed ({exc!r})"
             if asked != self._replays_asked:
                 continue
             if not self.client.is_primary:
@@ -404,22 +406,13 @@ class DeviceController:
         return unwritten
 
     async def _reinstall(self, entries: list[FlowEntry], progress: _Progress) -> None:
-        """INSERT ``entries`` again; one the switch already holds (ALREADY_EXISTS) is
-        MODIFYed to the store's action, ADDED once the switch took that.
-
-        In chunks of :attr:`replay_chunk`, so that a replay of half a million
-        entries says how far it got."""
+        """ADD ``entries`` again (the provider modifies one the switch already holds
+        to the store's action), in chunks of :attr:`replay_chunk`, so that a
+        replay of half a million entries says how far it got."""
         for at in range(0, len(entries), self.replay_chunk):
             chunk = entries[at:at + self.replay_chunk]
-            result = await execute(self.store, self.provider,
-                                   [[FlowOp(OpKind.ADD, e) for e in chunk]], keep_slots=True)
-            there = [r.op.entry for r in result.failed
-                     if r.code == "ALREADY_EXISTS" and r.op.entry.state is FlowState.FAILED]
-            if there:
-                for entry in there:
-                    self.store.move(entry, FlowState.PENDING_ADD)
-                await execute(self.store, self.provider,
-                              [[FlowOp(OpKind.MODIFY, e) for e in there]], keep_slots=True)
+            await execute(self.store, self.provider,
+                          [[FlowOp(OpKind.ADD, e) for e in chunk]], keep_slots=True)
             progress.add(len(chunk))
 
     def status_line(self) -> str:

@@ -13,7 +13,10 @@ next flow given that flow id starts with no flags (and its own FIN still
 raises a flow event).
 
 The answers are per operation: a switch that rejects one entry does not
-hide that the others were written.
+hide that the others were written. An add the switch answers ALREADY_EXISTS
+is a modify at once: the switch holds an entry with that key that the store
+does not hold live (one whose write's answer was lost, one a replay finds
+kept, one of an earlier controller), and the store's is the entry.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from p4ctl.flows.batch import FlowOp, OpKind, OpResult
 from p4ctl.flows.key import FlowKey
 from p4ctl.flows.store import FlowStore
 from p4ctl.p4rt.client import P4RuntimeClient
-from p4ctl.p4rt.errors import P4RuntimeError
+from p4ctl.p4rt.errors import ErrorKind, P4RuntimeError
 from p4ctl.p4rt.registers import RegisterBackend, RegisterError
 from p4ctl.pipeline import FlowMapping
 
@@ -104,11 +107,25 @@ class SwitchFlowProvider:
             for i in indexes:
                 results[i] = OpResult(ops[i], False, exc.code.name, exc.message)
             return
+        there: list[int] = []
         for i, status in zip(indexes, written.statuses, strict=True):
-            results[i] = (
-                OpResult(ops[i], True) if status.ok
-                else OpResult(ops[i], False, status.code.name, status.message)
-            )
+            if status.kind is ErrorKind.ALREADY_EXISTS and ops[i].kind is OpKind.ADD:
+                there.append(i)
+            else:
+                results[i] = (
+                    OpResult(ops[i], True) if status.ok
+                    else OpResult(ops[i], False, status.code.name, status.message)
+                )
+        if there:
+            # The switch holds an entry with this key that the store does not
+            # hold live: one whose write's answer was lost, one a replay finds
+            # kept, one of a controller before. The store's is the entry.
+            modified: list[OpResult | None] = [None] * len(there)
+            await self._apply_main([FlowOp(OpKind.MODIFY, ops[i].entry) for i in there],
+                                   list(range(len(there))), modified)
+            for i, r in zip(there, modified, strict=True):
+                assert r is not None
+                results[i] = OpResult(ops[i], r.ok, r.code, r.message)
 
     async def _apply_overflow(
         self, ops: Sequence[FlowOp], indexes: list[int], results: list[OpResult | None]

@@ -240,6 +240,17 @@ _STATUS_TASK = "_AioCall._handle_status_once_received"
 SESSION_ENDED = "the session ended during the call"
 
 
+_E = TypeVar("_E")
+
+
+def _of_kind(entity: Any, kind: type[_E], name: str) -> _E:
+    """``entity`` if the switch answered the kind asked for; EncodingError if not."""
+    if not isinstance(entity, kind):
+        raise EncodingError(f"{name}: the switch answered a {type(entity).__name__} "
+                            f"to a read of {kind.__name__}s")
+    return entity
+
+
 def _asked_to_cancel() -> bool:
     """Whether the running task itself is being cancelled (see :func:`_session_may_end`)."""
     task = asyncio.current_task()
@@ -1230,14 +1241,14 @@ class P4RuntimeClient:
     ) -> AsyncIterator[RegisterEntry]:
         """Cells of a register array (one with ``index``, else all)."""
         async for entry in self.read(RegisterEntry(register, index)):
-            yield entry  # type: ignore[misc]
+            yield _of_kind(entry, RegisterEntry, register)
 
     async def read_counters(
         self, counter: str, index: int | None = None
     ) -> AsyncIterator[CounterEntry]:
         """Cells of an indexed counter array (one with ``index``, else all)."""
         async for entry in self.read(CounterEntry(counter, index)):
-            yield entry  # type: ignore[misc]
+            yield _of_kind(entry, CounterEntry, counter)
 
     async def read_direct_counters(
         self, table: str, match: dict[str, Any] | None = None, priority: int = 0
@@ -1245,7 +1256,7 @@ class P4RuntimeClient:
         """Direct counters of a table's entries (one entry with ``match``)."""
         filt = DirectCounterEntry(TableEntry(table, match or {}, priority=priority))
         async for entry in self.read(filt):
-            yield entry  # type: ignore[misc]
+            yield _of_kind(entry, DirectCounterEntry, table)
 
     async def read_digest_config(self, digest: str) -> DigestEntry | None:
         """The digest's configuration, or None if it is not enabled."""

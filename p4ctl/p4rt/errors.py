@@ -207,7 +207,10 @@ def decode_write_error(error: grpc.RpcError, count: int) -> tuple[list[UpdateSta
         out: list[UpdateStatus] = []
         p4error = p4runtime_pb2.Error()
         for detail in status.details:
-            if not detail.Unpack(p4error):
+            try:
+                if not detail.Unpack(p4error):
+                    break
+            except DecodeError:  # a p4.v1.Error that does not parse: RPC-wide, as none
                 break
             out.append(
                 UpdateStatus.of(

@@ -97,7 +97,8 @@ class P4RuntimeRegisters:
             async with contextlib.aclosing(self.client.read_registers(name, index)) as cells:
                 async for entry in cells:
                     return int(entry.value)
-        except (P4RuntimeError, EncodingError, P4InfoError) as exc:
+        except (P4RuntimeError, EncodingError, P4InfoError, TypeError, ValueError) as exc:
+            # TypeError, ValueError: a cell without a value that is a number
             raise RegisterError(f"register {name}[{index}]: {exc}") from exc
         raise RegisterError(f"register {name}[{index}]: the switch returned no cell")
 
@@ -107,7 +108,7 @@ class P4RuntimeRegisters:
             async for entry in self.client.read_registers(name):
                 if entry.index is not None:
                     cells[entry.index] = int(entry.value)
-        except (P4RuntimeError, EncodingError, P4InfoError) as exc:
+        except (P4RuntimeError, EncodingError, P4InfoError, TypeError, ValueError) as exc:
             raise RegisterError(f"register {name}: {exc}") from exc
         size = max(cells, default=-1) + 1
         p4info = getattr(self.client, "p4info", None)

@@ -121,6 +121,7 @@ class SoftwareSwitch:
             address=self.grpc_address,
             inject=self._packet_out,
             before_rpc=self.faults.before_rpc,
+            after_write=self.faults.after_write,
             after_pipeline=self._after_pipeline,
             stream_error_reporting=self._stream_error_reporting,
         )

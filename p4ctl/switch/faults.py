@@ -77,9 +77,11 @@ class FaultInjector:
         self._switch = switch
         self._rejections: list[_Rejection] = []
         self._delays: dict[str, float] = {}
+        self._lost: tuple[int, int, str] = (0, 0, "")
         #: how many RPCs each fault has affected so far (for test assertions)
         self.rejected = 0
         self.delayed = 0
+        self.lost = 0
 
     # ----- RPC-level faults ------------------------------------------------
 
@@ -110,6 +112,25 @@ class FaultInjector:
         if n > 0:
             self._rejections.append(_Rejection(n, _code_int(code), message, after, rpc))
 
+    def lose_answers(
+        self,
+        n: int = 1,
+        code: grpc.StatusCode | int = grpc.StatusCode.UNAVAILABLE,
+        message: str = "answer lost by fault injection",
+    ) -> None:
+        """Apply the next ``n`` Writes, then answer them with ``code``: the
+        controller cannot tell that its entries are on the switch."""
+        self._lost = (n, _code_int(code), message)
+
+    def after_write(self) -> P4RuntimeError | None:
+        """Hook the P4Runtime server calls once a Write has been applied."""
+        n, code, message = self._lost
+        if n <= 0:
+            return None
+        self._lost = (n - 1, code, message)
+        self.lost += 1
+        return P4RuntimeError(code, message)
+
     def delay(self, seconds: float, rpcs: Iterable[str] = ALL_RPCS) -> None:
         """Answer the named RPCs ``seconds`` late (0 removes the delay)."""
         for name in rpcs:
@@ -119,9 +140,10 @@ class FaultInjector:
                 self._delays.pop(name, None)
 
     def clear(self) -> None:
-        """Remove every pending rejection and delay."""
+        """Remove every pending rejection, delay and lost answer."""
         self._rejections.clear()
         self._delays.clear()
+        self._lost = (0, 0, "")
 
     async def before_rpc(self, name: str) -> P4RuntimeError | None:
         """Hook the P4Runtime server calls at the start of every RPC."""

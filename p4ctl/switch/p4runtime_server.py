@@ -199,6 +199,9 @@ class _Servicer(p4runtime_pb2_grpc.P4RuntimeServicer):
             results = device.write(received)
         except P4RuntimeError as e:
             await context.abort(grpc_code(e.code), e.message)
+        lost = self._s.after_write()
+        if lost is not None:  # applied, but the answer is lost (fault injection)
+            await context.abort(grpc_code(lost.code), lost.message)
         if any(r is not None for r in results):
             status = _write_error_status(results)
             await context.abort(
@@ -328,6 +331,7 @@ class P4RuntimeServer:
         address: str = "127.0.0.1:0",
         inject: Inject | None = None,
         before_rpc: BeforeRpc | None = None,
+        after_write: Callable[[], P4RuntimeError | None] | None = None,
         after_pipeline: Callable[[], None] | None = None,
         read_chunk: int = READ_CHUNK,
         stream_error_reporting: bool = False,
@@ -343,6 +347,7 @@ class P4RuntimeServer:
         self.streams: set[Connection] = set()
         self._inject = inject
         self._before_rpc = before_rpc
+        self._after_write = after_write
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
@@ -350,6 +355,10 @@ class P4RuntimeServer:
         if self._before_rpc is None:
             return None
         return await self._before_rpc(name)
+
+    def after_write(self) -> P4RuntimeError | None:
+        """An error to answer a Write that was applied with (None: its own answer)."""
+        return None if self._after_write is None else self._after_write()
 
     def packet_out(self, conn: Connection, msg: p4runtime_pb2.PacketOut) -> None:
         try:

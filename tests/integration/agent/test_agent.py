@@ -542,6 +542,23 @@ async def test_a_retry_reported_before_the_refused_list_resumes_keeps_its_packet
         assert counters.failures_by_reason == {"RESOURCE_EXHAUSTED": 1}
 
 
+async def test_a_flow_whose_write_answer_was_lost_installs_when_reported_again(
+        rig: Rig) -> None:
+    """The switch applied the reverse entry but the answer was lost: the retry's
+    INSERT meets ALREADY_EXISTS, and the entry is made the store's (MODIFY)."""
+    flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7501,9")
+    rig.switch.faults.lose_answers(1)
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7501, 9))
+    await rig.failed(flow)
+    assert rig.controller.agent.counters.failures_by_reason == {"UNAVAILABLE": 1}
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7501, 9))  # reported again
+    await rig.installed(flow)
+    entry = rig.controller.store.get(flow)
+    on_switch = {rig.controller.mapping.parse_table_entry(e)[:2]
+                 for e in await rig.switch_entries()}
+    assert on_switch == {(flow, entry.flow_id), (flow.reverse(), entry.partner.flow_id)}
+
+
 async def test_metrics_name_the_device_and_events_are_counters(rig: Rig) -> None:
     flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,7301,9")
     await rig.send(1, udp("10.1.0.1", "10.2.0.1", 7301, 9))

@@ -84,6 +84,13 @@ def test_rpc_wide_errors_apply_to_every_update() -> None:
     garbage = grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), trailers, "x")
     statuses, detailed = decode_write_error(garbage, 1)
     assert not detailed and statuses[0].code is grpc.StatusCode.UNKNOWN
+    # a detail of p4.v1.Error's type whose value does not parse
+    status = status_pb2.Status(code=2, details=[any_pb2.Any(
+        type_url="type.googleapis.com/p4.v1.Error", value=b"\xff\xff\xff")])
+    trailers = grpc.aio.Metadata(("grpc-status-details-bin", status.SerializeToString()))
+    corrupt = grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), trailers, "x")
+    statuses, detailed = decode_write_error(corrupt, 1)
+    assert not detailed and statuses[0].code is grpc.StatusCode.UNKNOWN
 
 
 def test_exceptions() -> None:
