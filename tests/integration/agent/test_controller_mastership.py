@@ -397,3 +397,24 @@ async def test_a_slot_the_agent_takes_while_taking_charge_stays_valid() -> None:
     finally:
         await again.stop()
         await switch.stop()
+
+
+async def test_a_replay_that_meets_a_surprise_is_tried_again(rig: Rig) -> None:
+    """Not only a refusal: whatever stops a replay (here a switch's answer the code
+    did not expect), the switch must not be left without its configuration."""
+    await with_a_flow(rig)
+    controller = rig.controller
+    configure = controller.configure_switch
+    surprised: list[bool] = []
+
+    async def surprise_once() -> None:
+        if not surprised:
+            surprised.append(True)
+            raise AttributeError("a switch's answer of an unexpected kind")
+        await configure()
+
+    controller.configure_switch = surprise_once  # type: ignore[method-assign]
+    await rig.switch.faults.restart(keep_pipeline=True)
+    await eventually(lambda: surprised and replayed(rig), "the replay, tried again")
+    assert controller._replaying.exception() is None
+    assert len(await rig.switch_entries()) == 2

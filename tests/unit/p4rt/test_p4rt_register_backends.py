@@ -53,3 +53,31 @@ def test_values_are_checked_against_the_register_width() -> None:
         thrift._resolve("nope")
     # BMv2 answers an 8-bit cell as a signed i64; only the register's bits count
     assert ThriftRegisters._from_i64(-1, 8) == 0xFF
+
+
+def test_a_read_answered_with_another_kind_of_entity_is_an_encoding_error() -> None:
+    from p4ctl.p4rt.client import _of_kind
+    from p4ctl.p4rt.encoding import EncodingError
+    from p4ctl.p4rt.entities import RegisterEntry, TableEntry
+
+    cell = RegisterEntry("r", 1, 5)
+    assert _of_kind(cell, RegisterEntry, "r") is cell
+    with pytest.raises(EncodingError, match="r: the switch answered a TableEntry to a read "
+                                            "of RegisterEntrys"):
+        _of_kind(TableEntry("t"), RegisterEntry, "r")
+
+
+async def test_a_cell_without_a_number_is_a_register_error() -> None:
+    from p4ctl.p4rt.entities import RegisterEntry
+
+    class Answers:  # what a P4RuntimeClient's read_registers yields, from a broken switch
+        p4info = None
+
+        async def read_registers(self, name: str, index: int | None = None):  # type: ignore[no-untyped-def]
+            yield RegisterEntry(name, 0, None)
+
+    backend = P4RuntimeRegisters(Answers())
+    with pytest.raises(RegisterError, match=r"register r\[0\]"):
+        await backend.read("r", 0)
+    with pytest.raises(RegisterError, match="register r: "):
+        await backend.read_all("r")
