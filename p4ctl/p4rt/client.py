@@ -761,12 +761,14 @@ class P4RuntimeClient:
 
     def _on_idle_timeout(self, msg: p4runtime_pb2.IdleTimeoutNotification) -> None:
         self.stats.idle_notifications += 1
+        if not self._idle_handlers:
+            return  # nobody to tell, nothing to remember
         entries = list(msg.table_entry)
         if self._idle_filter is not None:
             before = len(entries)
             entries = self._idle_filter.filter(msg)
             self.stats.idle_repeats_suppressed += before - len(entries)
-        if not entries or not self._idle_handlers:
+        if not entries:
             return
         try:
             note = IdleTimeoutNotification.from_entries(entries, msg.timestamp,

@@ -52,6 +52,10 @@ class IdleRepeatFilter:
     min_forget_s = 10.0
     #: fraction of the TTL during which a repeat is suppressed
     window = 0.9
+    #: entries remembered at most (twice the flow table): entries with a TTL
+    #: too long to be forgotten by the rule above, or a switch that reports
+    #: entries nobody wrote, must not grow the filter for ever; the oldest go
+    max_entries = 1 << 20
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -70,6 +74,8 @@ class IdleRepeatFilter:
         seen = self._seen.get(key)
         if seen is None or now - seen.delivered >= ttl_s * self.window:
             self._seen[key] = _Seen(now, now, ttl_s)
+            if len(self._seen) > self.max_entries:
+                del self._seen[next(iter(self._seen))]
             self._maybe_prune(now)
             return True
         seen.reported = now

@@ -279,3 +279,14 @@ async def test_a_session_ended_with_a_refusal_code_is_reconnected(
         assert (await client.insert([flow()])).ok
     finally:
         await client.close()
+
+
+async def test_without_idle_handlers_notifications_are_only_counted(
+    target: Target, client: P4RuntimeClient
+) -> None:
+    """Nobody to tell: the repeat filter keeps nothing (a switch reporting entries
+    with a TTL too long to forget would otherwise grow it for good)."""
+    assert (await client.insert([flow(ttl_ns=500 * 10**6)])).ok
+    await eventually(lambda: client.stats.idle_notifications, "an idle notification",
+                     timeout=30)
+    assert client._idle_filter is not None and len(client._idle_filter) == 0

@@ -70,3 +70,21 @@ def test_key_ignores_match_order() -> None:
     b.match.add(field_id=2).exact.value = b"\x02"
     b.match.add(field_id=1).exact.value = b"\x01"
     assert entry_key(a) == entry_key(b)
+
+
+def test_the_filter_remembers_a_bounded_number_of_entries() -> None:
+    """Entries with a TTL too long to be forgotten, or entries nobody wrote that a
+    broken switch reports, push the oldest out rather than grow the filter."""
+    filt = IdleRepeatFilter(Clock())
+    filt.max_entries = 100
+
+    def never(port: int) -> p4runtime_pb2.TableEntry:  # a TTL no pruning rule forgets
+        msg = entry(port, 1)
+        msg.idle_timeout_ns = 2**63 - 1
+        return msg
+
+    for port in range(250):
+        assert filt.admit(never(port))
+    assert len(filt) == 100
+    assert filt.admit(never(0))  # pushed out long ago: new again
+    assert not filt.admit(never(249))  # still remembered: a repeat
