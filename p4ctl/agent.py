@@ -49,6 +49,7 @@ from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.key import FlowKey, bucket_hash_of, pack_key
 from p4ctl.flows.state import FlowState
 from p4ctl.flows.store import FlowStore
+from p4ctl.log_throttle import LogThrottle
 from p4ctl.metrics import Collector, Labels, Metrics
 from p4ctl.policy import Policy, reverse_of
 from p4ctl.provider import SwitchFlowProvider
@@ -68,26 +69,6 @@ class AgentLimits:
     #: seconds a held packet may wait: a flow refused (by a limit) or slow to
     #: install has its packets dropped, not sent late
     hold_timeout_s: float = 2.0
-
-
-class _Throttle:
-    """At most one log line per ``interval`` seconds; says how many it held back."""
-
-    __slots__ = ("_next", "held_back", "interval")
-
-    def __init__(self, interval: float = 10.0) -> None:
-        self.interval = interval
-        self._next = 0.0
-        self.held_back = 0
-
-    def allow(self, now: float) -> str | None:
-        """A suffix for the line if it may go out now (None: held back)."""
-        if now < self._next:
-            self.held_back += 1
-            return None
-        self._next = now + self.interval
-        held, self.held_back = self.held_back, 0
-        return f" (and {held} more like it in the last {self.interval:.0f} s)" if held else ""
 
 
 @dataclass(slots=True)
@@ -184,8 +165,8 @@ class FlowAgent:
         self._held: OrderedDict[int, _Held] = OrderedDict()
         #: new flows admitted under each policy rule (or VRF default), by its name
         self.decisions_by_rule: dict[str, int] = {}
-        self._conflict_log = _Throttle()
-        self._failure_log = _Throttle()
+        self._conflict_log = LogThrottle()
+        self._failure_log = LogThrottle()
         # a round is one WriteRequest at most, so rounds can overlap on the wire
         self._pipeline = BatchPipeline(store, provider, max_ops=write_batch_size)
         self._metrics = metrics

@@ -46,6 +46,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
 
+from p4ctl.log_throttle import LogThrottle
 from p4ctl.p4rt.channel import DEFAULT_MAX_MESSAGE_BYTES, Credentials, open_channel
 from p4ctl.p4rt.device_config import PipelineConfig
 from p4ctl.p4rt.encoding import EncodingError
@@ -339,6 +340,7 @@ class P4RuntimeClient:
         self.credentials = credentials
         self.pipeline = pipeline
         self.p4info: P4Info | None = p4info or (pipeline.p4info if pipeline else None)
+        self._throttles: dict[str, LogThrottle] = {}
         #: why the last push of ``pipeline`` failed (None: it did not); a
         #: :meth:`connect` that meets one raises it
         self.pipeline_error: P4RuntimeError | None = None
@@ -730,7 +732,7 @@ class P4RuntimeClient:
             digest = DigestList.from_proto(msg, self.p4info)
         except EncodingError as exc:
             self.stats.decode_errors += 1
-            log.warning("%s: undecodable digest list: %s", self.address, exc)
+            self._warn("undecodable digest list: %s", exc)
             return
         if not self._digest_handlers_for(digest.digest):
             self.stats.digest_lists_dropped += 1
@@ -741,7 +743,16 @@ class P4RuntimeClient:
             self._digests.put_nowait(digest)
         except asyncio.QueueFull:
             self.stats.digest_lists_dropped += 1
-            log.warning("%s: digest queue full, list %d dropped", self.address, digest.list_id)
+            self._warn("digest queue full, list %d dropped", digest.list_id)
+
+    def _warn(self, text: str, *args: Any) -> None:
+        """A warning the switch can cause at any rate: one per kind per 10 s."""
+        throttle = self._throttles.get(text)
+        if throttle is None:
+            throttle = self._throttles[text] = LogThrottle()
+        more = throttle.allow()
+        if more is not None:
+            log.warning("%s: " + text + "%s", self.address, *args, more)
 
     def _on_packet_in(self, msg: p4runtime_pb2.PacketIn) -> None:
         self.stats.packets_in += 1
@@ -752,7 +763,7 @@ class P4RuntimeClient:
             packet = PacketIn.from_proto(msg, self._require_p4info())
         except EncodingError as exc:
             self.stats.decode_errors += 1
-            log.warning("%s: undecodable packet-in: %s", self.address, exc)
+            self._warn("undecodable packet-in: %s", exc)
             return
         try:
             self._packets.put_nowait(packet)
@@ -775,13 +786,13 @@ class P4RuntimeClient:
                                                         self._require_p4info())
         except EncodingError as exc:
             self.stats.decode_errors += 1
-            log.warning("%s: undecodable idle-timeout notification: %s", self.address, exc)
+            self._warn("undecodable idle-timeout notification: %s", exc)
             return
         try:
             self._idle.put_nowait(note)
         except asyncio.QueueFull:
             self.stats.idle_notifications_dropped += 1
-            log.warning("%s: idle-timeout queue full, notification dropped", self.address)
+            self._warn("idle-timeout queue full, notification dropped")
 
     def _on_stream_error(self, msg: p4runtime_pb2.StreamError) -> None:
         self.stats.stream_errors += 1
