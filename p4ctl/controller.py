@@ -43,6 +43,8 @@ from p4ctl.provider import SwitchFlowProvider
 log = logging.getLogger(__name__)
 
 #: the first pause before a refused replay is tried again, and the longest one
+#: states of a record whose entries are (or are being) on the switch
+_LIVE = (FlowState.PENDING_ADD, FlowState.ADDED, FlowState.PENDING_REMOVE)
 REPLAY_RETRY_S = 0.5
 REPLAY_RETRY_MAX_S = 10.0
 #: entries a replay writes between two looks at its progress
@@ -216,7 +218,8 @@ class DeviceController:
         """
         mapping, store = self.mapping, self.store
         wanted = p4runtime_pb2.TableEntry(table_id=mapping.flow_table_id)
-        deletes: list[p4runtime_pb2.Update] = []
+        #: (packed key, or None for what does not parse, and its DELETE)
+        deletes: list[tuple[int | None, p4runtime_pb2.Update]] = []
         freed: list[int] = []
         try:
             async for entity in self.client.read_raw([p4runtime_pb2.Entity(table_entry=wanted)]):
@@ -233,7 +236,7 @@ class DeviceController:
                 update = p4runtime_pb2.Update(type=p4runtime_pb2.Update.DELETE)
                 update.entity.table_entry.table_id = entry.table_id
                 update.entity.table_entry.match.extend(entry.match)
-                deletes.append(update)
+                deletes.append((key.packed() if key is not None else None, update))
                 if 0 <= flow_id < store.sizes.slots and holder is None:
                     freed.append(flow_id)
             valid_name = mapping.registers["overflow_valid"]
@@ -243,12 +246,16 @@ class DeviceController:
         except (P4RuntimeError, RegisterError) as exc:
             log.warning("%s: could not read the flow table back: %s", self.device.name, exc)
             return 0
-        # The agent goes on meanwhile (the digests are on) and may give a new
-        # flow a slot found free above: each slot is looked at again right
-        # before its write, with nothing awaited in between.
+        # The agent goes on meanwhile (the digests are on): it may have made
+        # one of these keys a new flow's (its add met the stale entry and
+        # modified it) or given a new flow a slot found free above. Each key
+        # and slot is looked at again right before its write, with nothing
+        # awaited in between.
+        deletes = [(k, u) for k, u in deletes
+                   if k is None or (held := store.get(k)) is None or held.state not in _LIVE]
         try:
             if deletes:
-                result = await self.client.write(deletes)
+                result = await self.client.write([u for _, u in deletes])
                 refused = [s for s in result.statuses
                            if not s.ok and s.kind is not ErrorKind.NOT_FOUND]
                 if refused:
@@ -387,18 +394,27 @@ class DeviceController:
         for entry in entries:
             self.store.move(entry, FlowState.PENDING_ADD)
         progress = _Progress(self.device.name, len(entries), self.replay_progress_s)
-        await self._reinstall([e for e in entries if not e.forward], progress)
-        forward = []
-        for entry in entries:
-            if not entry.forward:
-                continue
-            partner = entry.partner
-            if partner is None or partner.state is FlowState.ADDED:
-                forward.append(entry)
-            else:  # its replies would find no entry; the switch may still hold it
-                self.store.move(entry, FlowState.FAILED,
-                                reason="ABORTED: its reverse entry was not written again")
-        await self._reinstall(forward, progress)
+        try:
+            await self._reinstall([e for e in entries if not e.forward], progress)
+            forward = []
+            for entry in entries:
+                if not entry.forward:
+                    continue
+                partner = entry.partner
+                if partner is None or partner.state is FlowState.ADDED:
+                    forward.append(entry)
+                else:  # its replies would find no entry; the switch may still hold it
+                    self.store.move(entry, FlowState.FAILED,
+                                    reason="ABORTED: its reverse entry was not written again")
+            await self._reinstall(forward, progress)
+        finally:
+            # a replay cut short (a surprise, a cancellation) leaves what it did
+            # not write FAILED with its slot, for the next replay to write
+            stranded = [e for e in entries if e.state is FlowState.PENDING_ADD]
+            for entry in stranded:
+                self.store.move(entry, FlowState.FAILED, reason="ABORTED: the replay stopped")
+            if stranded:
+                self._unwritten = [e for e in entries if e.state is FlowState.FAILED]
         unwritten = [e for e in entries if e.state is FlowState.FAILED]
         log.info("%s: replay: %d of %d flow entries written in %.1f s", self.device.name,
                  len(entries) - len(unwritten), len(entries),

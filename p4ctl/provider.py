@@ -125,7 +125,11 @@ class SwitchFlowProvider:
                                    list(range(len(there))), modified)
             for i, r in zip(there, modified, strict=True):
                 assert r is not None
-                results[i] = OpResult(ops[i], r.ok, r.code, r.message)
+                if r.ok or r.code == "NOT_FOUND":  # NOT_FOUND: gone meanwhile after all
+                    results[i] = OpResult(ops[i], r.ok, r.code, r.message)
+                else:  # the entry is there, maybe with this flow id: its slot stays taken
+                    results[i] = OpResult(ops[i], False, "ALREADY_EXISTS",
+                                          f"modify refused: {r.code}: {r.message}")
 
     async def _apply_overflow(
         self, ops: Sequence[FlowOp], indexes: list[int], results: list[OpResult | None]

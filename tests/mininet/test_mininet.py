@@ -112,20 +112,21 @@ def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[An
                                          stderr=subprocess.STDOUT)
 
         def stop(self, deleteIntfs: bool = True) -> None:
-            self.proc.terminate()
-            self.proc.wait(30)
-            self.log.close()
-            super().stop(deleteIntfs)
+            try:
+                _end(self.proc)
+                self.log.close()
+            finally:
+                super().stop(deleteIntfs)
 
     net = mn.net.Mininet(switch=P4Switch, controller=None, autoSetMacs=True)
-    h1 = net.addHost("h1", ip="10.0.0.1/24")
-    h2 = net.addHost("h2", ip="10.0.0.2/24")
-    s1 = net.addSwitch("s1")
-    net.addLink(h1, s1, port2=1)
-    net.addLink(h2, s1, port2=2)
-    net.start()
     controller = None
     try:
+        h1 = net.addHost("h1", ip="10.0.0.1/24")
+        h2 = net.addHost("h2", ip="10.0.0.2/24")
+        s1 = net.addSwitch("s1")
+        net.addLink(h1, s1, port2=1)
+        net.addLink(h2, s1, port2=2)
+        net.start()
         net.staticArp()
         for host in (h1, h2):
             # A host's kernel leaves TCP/UDP checksums to the NIC (a veth's
@@ -150,10 +151,10 @@ def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[An
             text = text.replace("registers: p4runtime ", "registers: thrift ").replace(
                 "# thrift_address: 127.0.0.1:9090", f"thrift_address: 127.0.0.1:{thrift}")
         config.write_text(text)
-        log = open(tmp_path / "controller.log", "w")  # noqa: SIM115
-        controller = subprocess.Popen([sys.executable, "-m", "p4ctl.cli", "run", "--config",
-                                       str(config)], cwd=ROOT, stdout=log,
-                                      stderr=subprocess.STDOUT)
+        with open(tmp_path / "controller.log", "w") as log:
+            controller = subprocess.Popen([sys.executable, "-m", "p4ctl.cli", "run",
+                                           "--config", str(config)], cwd=ROOT, stdout=log,
+                                          stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while "ready (primary)" not in (tmp_path / "controller.log").read_text():
             assert controller.poll() is None, (tmp_path / "controller.log").read_text()
@@ -161,10 +162,21 @@ def network(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[An
             time.sleep(0.1)
         yield net, config
     finally:
-        if controller is not None:
-            controller.terminate()
-            controller.wait(30)
-        net.stop()
+        try:
+            if controller is not None:
+                _end(controller)
+        finally:
+            net.stop()
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process: politely, then not."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 SERVER = """

@@ -418,3 +418,67 @@ async def test_a_replay_that_meets_a_surprise_is_tried_again(rig: Rig) -> None:
     await eventually(lambda: surprised and replayed(rig), "the replay, tried again")
     assert controller._replaying.exception() is None
     assert len(await rig.switch_entries()) == 2
+
+
+async def test_taking_charge_leaves_an_entry_the_agent_made_its_own_meanwhile(
+        rig: Rig) -> None:
+    """The read-back reads a stale entry; before its delete goes out, a new flow's
+    add meets that entry and modifies it into its own: the delete must not follow."""
+    controller = rig.controller
+    flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,6001,9")
+    table = controller.client.p4info.tables[controller.mapping.flow_table_id].name
+    rig.switch.faults.add_entry(table, flow.reverse().values(), "FlowIngress.flow_drop", (777,))
+    gate, reached = asyncio.Event(), asyncio.Event()
+    read_all = controller.registers.read_all
+
+    async def slow_read_all(name: str) -> list[int]:  # a big switch's slow read-back
+        reached.set()
+        await gate.wait()
+        return await read_all(name)
+
+    controller.registers.read_all = slow_read_all  # type: ignore[method-assign]
+    taking_charge = asyncio.create_task(controller.remove_extraneous())
+    await reached.wait()
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 6001, 9))
+    await rig.installed(flow)
+    gate.set()
+    await taking_charge
+    on_switch = {controller.mapping.parse_table_entry(e)[0] for e in await rig.switch_entries()}
+    assert on_switch == {flow, flow.reverse()}
+
+
+async def test_a_modify_refused_after_already_exists_keeps_the_slot(rig: Rig) -> None:
+    """The entry is on the switch, maybe with this flow id: its slot is not reused."""
+    controller = rig.controller
+    flow = FlowKey.parse("0,10.1.0.1,10.2.0.1,udp,6002,9")
+    rig.switch.faults.lose_answers(1)  # the reverse entry is applied, its answer lost
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 6002, 9))
+    await rig.failed(flow)
+    # reported again: the INSERT meets ALREADY_EXISTS, and the MODIFY is refused
+    rig.switch.faults.reject_writes(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "busy", after=1)
+    await rig.send(1, udp("10.1.0.1", "10.2.0.1", 6002, 9))
+    await eventually(lambda: controller.agent.counters.failed >= 2, "the retry failed")
+    ((key, flow_id),) = [controller.mapping.parse_table_entry(e)[:2]
+                         for e in await rig.switch_entries()]
+    assert key == flow.reverse() and controller.store.by_flow_id(flow_id) is not None
+
+
+async def test_a_replay_cut_short_in_its_writes_writes_the_flows_when_tried_again(
+        rig: Rig) -> None:
+    await with_a_flow(rig)
+    controller = rig.controller
+    apply = controller.provider.apply
+    surprised: list[bool] = []
+
+    async def surprise_once(ops):  # type: ignore[no-untyped-def]
+        if not surprised:
+            surprised.append(True)
+            raise AttributeError("a switch's answer of an unexpected kind")
+        return await apply(ops)
+
+    controller.provider.apply = surprise_once  # type: ignore[method-assign]
+    await rig.switch.faults.restart(keep_pipeline=True)  # the switch lost its tables
+    await eventually(lambda: surprised and replayed(rig), "the replay, tried again", timeout=20)
+    entry = controller.store.get(FLOW)
+    assert (entry.state, entry.partner.state) == (FlowState.ADDED, FlowState.ADDED)
+    assert len(await rig.switch_entries()) == 2
