@@ -47,7 +47,7 @@ from typing import Any
 from p4ctl.flows.batch import BatchPipeline, FlowOp, OpKind
 from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.key import FlowKey, bucket_hash_of, pack_key
-from p4ctl.flows.state import FlowState
+from p4ctl.flows.state import LIVE, FlowState
 from p4ctl.flows.store import FlowStore
 from p4ctl.log_throttle import LogThrottle
 from p4ctl.metrics import Collector, Labels, Metrics
@@ -56,7 +56,6 @@ from p4ctl.provider import SwitchFlowProvider
 
 log = logging.getLogger(__name__)
 
-_LIVE = (FlowState.PENDING_ADD, FlowState.ADDED, FlowState.PENDING_REMOVE)
 
 
 @dataclass(slots=True)
@@ -208,7 +207,7 @@ class FlowAgent:
                       FlowKey.unpack(key), switch_hash, bucket_hash)
         existing = store.get(key)
         if existing is not None:
-            if existing.state in _LIVE:
+            if existing.state in LIVE:
                 counters.duplicates += 1
                 return None
             self._drop_record(existing)  # FAILED earlier: try again
@@ -233,7 +232,7 @@ class FlowAgent:
         if two_way:
             other = store.get(rev_key)
             if other is not None:
-                if other.state in _LIVE:
+                if other.state in LIVE:
                     counters.reverse_conflicts += 1
                     more = self._conflict_log.allow(self.clock())
                     if more is not None:

@@ -26,7 +26,7 @@ from p4ctl.config.model import seconds_to_ns
 from p4ctl.flows.batch import FlowOp, OpKind, execute
 from p4ctl.flows.entry import FlowEntry
 from p4ctl.flows.key import FlowKey
-from p4ctl.flows.state import FlowState
+from p4ctl.flows.state import LIVE, FlowState
 from p4ctl.flows.store import FlowStore
 from p4ctl.metrics import Metrics
 from p4ctl.p4rt.channel import Credentials
@@ -43,8 +43,6 @@ from p4ctl.provider import SwitchFlowProvider
 log = logging.getLogger(__name__)
 
 #: the first pause before a refused replay is tried again, and the longest one
-#: states of a record whose entries are (or are being) on the switch
-_LIVE = (FlowState.PENDING_ADD, FlowState.ADDED, FlowState.PENDING_REMOVE)
 REPLAY_RETRY_S = 0.5
 REPLAY_RETRY_MAX_S = 10.0
 #: entries a replay writes between two looks at its progress
@@ -252,7 +250,7 @@ class DeviceController:
         # and slot is looked at again right before its write, with nothing
         # awaited in between.
         deletes = [(k, u) for k, u in deletes
-                   if k is None or (held := store.get(k)) is None or held.state not in _LIVE]
+                   if k is None or (held := store.get(k)) is None or held.state not in LIVE]
         try:
             if deletes:
                 result = await self.client.write([u for _, u in deletes])
@@ -343,7 +341,7 @@ class DeviceController:
         while True:
             asked = self._replays_asked
             try:
-                self._unwritten = await self.replay(self._unwritten)
+                await self.replay(self._unwritten)  # which sets _unwritten, whatever happens
                 problem = (f"{len(self._unwritten)} flow entries not written again "
                            f"({self._unwritten[0].reason})" if self._unwritten else "")
             except P4RuntimeError as exc:
@@ -369,7 +367,8 @@ class DeviceController:
 
         ``again``: entries a previous replay could not write (still FAILED
         with their slot) to try with the installed ones. Returns the entries
-        this one could not write.
+        this one could not write, and keeps them in ``_unwritten`` also when
+        it is cut short.
 
         Reverse entries first, then the forward entries whose reverse entry
         is back: a switch that kept its tables (a stream that broke and came
@@ -410,12 +409,11 @@ class DeviceController:
         finally:
             # a replay cut short (a surprise, a cancellation) leaves what it did
             # not write FAILED with its slot, for the next replay to write
-            stranded = [e for e in entries if e.state is FlowState.PENDING_ADD]
-            for entry in stranded:
-                self.store.move(entry, FlowState.FAILED, reason="ABORTED: the replay stopped")
-            if stranded:
-                self._unwritten = [e for e in entries if e.state is FlowState.FAILED]
-        unwritten = [e for e in entries if e.state is FlowState.FAILED]
+            for entry in entries:
+                if entry.state is FlowState.PENDING_ADD:
+                    self.store.move(entry, FlowState.FAILED,
+                                    reason="ABORTED: the replay stopped")
+            self._unwritten = unwritten = [e for e in entries if e.state is FlowState.FAILED]
         log.info("%s: replay: %d of %d flow entries written in %.1f s", self.device.name,
                  len(entries) - len(unwritten), len(entries),
                  time.monotonic() - progress.started)

@@ -29,6 +29,9 @@ class FlowState(IntEnum):
 
 S = FlowState
 
+#: states of a record whose entries are on the switch, or on their way on or off
+LIVE: frozenset[FlowState] = frozenset({S.PENDING_ADD, S.ADDED, S.PENDING_REMOVE})
+
 #: state -> states it may move to.
 LEGAL: dict[FlowState, frozenset[FlowState]] = {
     # confirmed, rejected, or withdrawn before the switch confirmed it
