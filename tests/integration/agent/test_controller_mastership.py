@@ -27,7 +27,7 @@ from p4ctl.flows.key import FlowKey
 from p4ctl.flows.state import FlowState
 from p4ctl.metrics import Metrics
 from p4ctl.p4rt.client import P4RuntimeClient
-from p4ctl.p4rt.entities import Update, UpdateType
+from p4ctl.p4rt.entities import TableEntry, Update, UpdateType
 from p4ctl.p4rt.errors import P4RuntimeError
 from p4ctl.pipeline import BUNDLED
 from p4ctl.switch.device import SoftwareSwitch
@@ -157,9 +157,10 @@ async def test_primacy_lost_while_starting_waits_and_configures_once_back() -> N
         await switch.stop()
 
 
-async def test_regaining_primacy_writes_the_flows_again(rig: Rig) -> None:
-    """Another controller takes over, empties the flow table and leaves."""
-    await with_a_flow(rig)
+async def another_primary_writes(
+        rig: Rig, updates_of: Callable[[list[TableEntry]], list[Update]]) -> None:
+    """Another controller takes over, writes ``updates_of(flow table entries)`` and
+    leaves; returns once this one is primary again and has replayed."""
     controller = rig.controller
     other = P4RuntimeClient(rig.switch.grpc_target, 1, election_id=(0, 5),
                             p4info=controller.client.p4info)
@@ -168,11 +169,18 @@ async def test_regaining_primacy_writes_the_flows_again(rig: Rig) -> None:
         await eventually(lambda: not controller.client.is_primary, "the other takes over")
         table = controller.client.p4info.tables[controller.mapping.flow_table_id].name
         entries = [e async for e in other.read_table_entries(table)]
-        (await other.write([Update(UpdateType.DELETE, e) for e in entries])).raise_on_error()
+        (await other.write(updates_of(entries))).raise_on_error()
     finally:
         await other.close()
     await eventually(lambda: controller.client.is_primary, "primary again")
     await eventually(lambda: replayed(rig), "the replay")
+
+
+async def test_regaining_primacy_writes_the_flows_again(rig: Rig) -> None:
+    """Another controller takes over, empties the flow table and leaves."""
+    await with_a_flow(rig)
+    await another_primary_writes(rig, lambda entries: [
+        Update(UpdateType.DELETE, e) for e in entries])
     assert len(await rig.switch_entries()) == 2
 
 
@@ -182,21 +190,11 @@ async def test_regaining_primacy_puts_back_the_actions_another_primary_changed(
     await with_a_flow(rig)
     controller = rig.controller
     forward = controller.store.get(FLOW)
-    other = P4RuntimeClient(rig.switch.grpc_target, 1, election_id=(0, 5),
-                            p4info=controller.client.p4info)
-    await other.connect(5)
-    try:
-        await eventually(lambda: not controller.client.is_primary, "the other takes over")
-        table = controller.client.p4info.tables[controller.mapping.flow_table_id].name
-        entries = [e async for e in other.read_table_entries(table)]
-        drop = controller.spec.role("tables", "flow")["actions"]["drop"]
-        changed = [dataclasses.replace(e, action=drop["name"], params={
-            drop["params"]["flow_id"]: e.params[drop["params"]["flow_id"]]}) for e in entries]
-        (await other.write([Update(UpdateType.MODIFY, e) for e in changed])).raise_on_error()
-    finally:
-        await other.close()
-    await eventually(lambda: controller.client.is_primary, "primary again")
-    await eventually(lambda: replayed(rig), "the replay")
+    drop = controller.spec.role("tables", "flow")["actions"]["drop"]
+    flow_id = drop["params"]["flow_id"]
+    await another_primary_writes(rig, lambda entries: [
+        Update(UpdateType.MODIFY, dataclasses.replace(
+            e, action=drop["name"], params={flow_id: e.params[flow_id]})) for e in entries])
     assert (forward.state, forward.partner.state) == (FlowState.ADDED, FlowState.ADDED)
     on_switch = {controller.mapping.parse_table_entry(e) for e in await rig.switch_entries()}
     assert on_switch == {(FLOW, forward.flow_id, forward.action),

@@ -180,28 +180,23 @@ async def test_switch_restart_repushes_and_the_controller_replays(
 
 
 async def test_a_call_in_flight_when_the_stream_drops_fails_unavailable(
-    target: Target, flowcache: PipelineConfig
+    target: Target, client: P4RuntimeClient
 ) -> None:
     """The session's end closes its channel under the call: an error, not a CancelledError."""
     if target.kind != "software":
         pytest.skip("a late answer and a dropped stream need the software switch's faults")
-    client = target.client(flowcache, election_id=(0, 10))
-    await client.connect()
-    try:
-        target.switch.faults.delay(1.0, ["Write", "Read"])
-        write = asyncio.create_task(client.insert([flow()]))
-        read = asyncio.create_task(anext(aiter(client.read_table_entries("flow_table")), None))
-        await asyncio.sleep(0.3)  # both on the wire
-        target.switch.faults.drop_streams()
-        await asyncio.wait({write, read}, timeout=5)
-        assert not write.cancelled() and not read.cancelled()
-        result = write.result()
-        assert [s.code for s in result.statuses] == [grpc.StatusCode.UNAVAILABLE]
-        assert "the session ended during the call" in result.statuses[0].message
-        assert isinstance(read.exception(), P4RuntimeError)
-        assert read.exception().code is grpc.StatusCode.UNAVAILABLE
-    finally:
-        await client.close()
+    target.switch.faults.delay(1.0, ["Write", "Read"])
+    write = asyncio.create_task(client.insert([flow()]))
+    read = asyncio.create_task(anext(aiter(client.read_table_entries("flow_table")), None))
+    await asyncio.sleep(0.3)  # both on the wire
+    target.switch.faults.drop_streams()
+    await asyncio.wait({write, read}, timeout=5)
+    assert not write.cancelled() and not read.cancelled()
+    result = write.result()
+    assert [s.code for s in result.statuses] == [grpc.StatusCode.UNAVAILABLE]
+    assert "the session ended during the call" in result.statuses[0].message
+    assert isinstance(read.exception(), P4RuntimeError)
+    assert read.exception().code is grpc.StatusCode.UNAVAILABLE
 
 
 async def test_handlers_go_on_after_a_write_the_stream_drop_cut_short(
@@ -265,20 +260,15 @@ async def test_a_list_of_an_earlier_session_is_not_acknowledged(
 @pytest.mark.parametrize("code", [grpc.StatusCode.FAILED_PRECONDITION,
                                   grpc.StatusCode.PERMISSION_DENIED])
 async def test_a_session_ended_with_a_refusal_code_is_reconnected(
-    target: Target, flowcache: PipelineConfig, code: grpc.StatusCode
+    target: Target, client: P4RuntimeClient, code: grpc.StatusCode
 ) -> None:
     """Codes that refuse a first connection (a bad device id) end a session too."""
     if target.kind != "software":
         pytest.skip("ending a stream with a chosen code needs the software switch's faults")
-    client = target.client(flowcache, election_id=(0, 10))
-    await client.connect()
-    try:
-        target.switch.faults.drop_streams(code)
-        await eventually(lambda: client.stats.sessions == 2 and client.is_primary,
-                         "connected and primary again")
-        assert (await client.insert([flow()])).ok
-    finally:
-        await client.close()
+    target.switch.faults.drop_streams(code)
+    await eventually(lambda: client.stats.sessions == 2 and client.is_primary,
+                     "connected and primary again")
+    assert (await client.insert([flow()])).ok
 
 
 async def test_without_idle_handlers_notifications_are_only_counted(
